@@ -1,0 +1,97 @@
+"""`audits`: run audits, check and list rules, record review decisions, start the scheduler."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from audits.yamlio import YamlFileError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="政府信息公开工作年度报告审核工具")
+rules_app = typer.Typer(no_args_is_help=True, help="检查或列出规则文件")
+app.add_typer(rules_app, name="rules")
+console = Console(stderr=True)
+
+
+def _usage_error(message: str) -> None:
+    console.print(f"[red]用法错误：[/red]{message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def run(
+    inputs: list[Path] = typer.Argument(None, help="报告文件或目录（递归查找）；不给则审核自带样本"),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="规则目录（默认 ./rules，否则用安装包自带规则）"),
+    out: Path = typer.Option(Path("reports"), "--out", help="输出目录"),
+    job: Optional[str] = typer.Option(None, "--job", help="立即运行一次 jobs/ 下的某个定时任务"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="并行解析的进程数（默认为 CPU 核数）"),
+) -> None:
+    """审核一批年度报告，写出 HTML、findings/documents/cells 文件。"""
+    from audits.audit import default_rules_dir, run_audit
+
+    if job:
+        from audits.schedule import run_job_by_name
+
+        try:
+            result = run_job_by_name(job)
+        except (YamlFileError, LookupError) as exc:
+            _usage_error(str(exc))
+        console.print(f"任务 {job} 完成：{result}")
+        return
+    missing = [str(p) for p in inputs or [] if not p.exists()]
+    if missing:
+        _usage_error(f"找不到输入：{', '.join(missing)}")
+    rules_dir = rules or default_rules_dir()
+    with Progress(TextColumn("解析"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("parse", total=None)
+        try:
+            result = run_audit(list(inputs or []), rules_dir, out, on_progress=lambda n: bar.advance(task, n), workers=workers)
+        except YamlFileError as exc:
+            _usage_error(str(exc))
+    f = result.findings
+    docs = result.frames.documents
+    console.print(
+        f"审核了 {docs.height} 份文档（跳过 {len(result.skipped)} 个非文档文件）；"
+        f"发现 错误 {f.filter(f['severity'] == 'error').height}、警告 {f.filter(f['severity'] == 'warning').height}、"
+        f"提示 {f.filter(f['severity'] == 'info').height}。"
+    )
+    print(f"HTML 审核报告：{(result.out / 'index.html').resolve()}")
+
+
+@rules_app.command("check")
+def rules_check(folder: Path = typer.Argument(Path("rules"), help="规则目录")) -> None:
+    """检查规则文件；有错误时指出文件、行、列并以状态 2 退出。"""
+    from audits.rulebook import load_rulebook
+
+    try:
+        book = load_rulebook(folder)
+    except YamlFileError as exc:
+        _usage_error(str(exc))
+    print(f"{folder}: {len(book.rules)} 条规则，{len(book.layouts)} 个模板版式，全部有效")
+
+
+@rules_app.command("list")
+def rules_list(folder: Path = typer.Argument(Path("rules"), help="规则目录")) -> None:
+    """列出规则：编号、级别、类别、名称。"""
+    from audits.checks import ENGINE_OF
+    from audits.rulebook import load_rulebook
+
+    try:
+        book = load_rulebook(folder)
+    except YamlFileError as exc:
+        _usage_error(str(exc))
+    for r in book.rules:
+        print(f"{r.id}\t{r.severity}\t{r.category}\t{r.check.kind}\t{ENGINE_OF[r.check.kind]}\t{r.title}")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,22 @@
+"""The two validation backends behind one rule model; `checks.ENGINE_OF` says which runs what."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audits.checks import ENGINE_OF
+from audits.frames import Frames
+from audits.model import Finding
+from audits.rulebook import Rulebook
+
+
+def run_rules(book: Rulebook, frames: Frames, out: Path | None = None) -> list[Finding]:
+    """Every rule once, over the frames of the whole batch."""
+    from audits.engines import gx_engine, pandera_engine
+
+    by_engine: dict[str, list] = {"pandera": [], "great_expectations": []}
+    for rule in book.rules:
+        by_engine[ENGINE_OF[rule.check.kind]].append(rule)
+    findings = pandera_engine.run(by_engine["pandera"], frames, book)
+    findings += gx_engine.run(by_engine["great_expectations"], frames, book, out)
+    return findings

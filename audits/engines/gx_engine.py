@@ -1,0 +1,442 @@
+"""Great Expectations runs the report-level kinds over one frame with one row per report.
+
+Each rule measures one column in Polars (vectorised over the batch: days late, the period read,
+the contacts counted, ...); Great Expectations then judges every column with one suite in one
+validation, on pandas (GX has no Polars support). Claims have one row per matching sentence and
+are validated the same way in a second batch. The validation results are saved as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+
+from audits import checks as k
+from audits.engines.base import finding, number
+from audits.frames import Frames
+from audits.model import Finding
+from audits.rulebook import Rule, Rulebook, applies_expr
+
+BODY_SECTIONS = ("preamble", "overview", "active", "applications", "review_litigation", "problems", "other")
+
+
+@dataclass
+class Measure:
+    """One rule's column: `value` per report, judged by `expectation`; `evidence` explains a failure."""
+
+    frame: pl.DataFrame  # source, value, evidence, line, context (json), severity (optional)
+    expectation: Callable[[str], Any]  # column name → GX expectation
+
+
+@lru_cache(maxsize=1)
+def _gx():
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    return gx, gxe, context
+
+
+def run(rules: list[Rule], frames: Frames, book: Rulebook, out: Path | None = None) -> list[Finding]:
+    if not rules or frames.documents.is_empty():
+        return []
+    docs = frames.documents.with_columns(pl.col("published").cast(pl.Utf8).alias("published_text"))
+    measures: dict[str, Measure] = {}
+    claim_rules = [r for r in rules if isinstance(r.check, k.ClaimCheck)]
+    for rule in rules:
+        if rule in claim_rules:
+            continue
+        m = MEASURES[rule.check.kind](rule, frames, docs, book)
+        applicable = docs.filter(applies_expr(rule)).select("source")
+        measures[rule.id] = Measure(m.frame.join(applicable, on="source", how="semi"), m.expectation)
+    by_id = {r.id: r for r in rules}
+    findings, results = _judge(measures, docs, "reports", by_id)
+    if claim_rules:
+        claim_measures = {r.id: _claim(r, frames, docs) for r in claim_rules}
+        more, claim_results = _judge_long(claim_measures, docs, by_id)
+        findings += more
+        results.append(claim_results)
+    if out is not None:
+        _save(results, out)
+    return findings
+
+
+def _judge(measures: dict[str, Measure], docs: pl.DataFrame, name: str, by_id: dict[str, Rule]) -> tuple[list[Finding], list[dict]]:
+    """One wide frame (a column per rule), one suite, one validation."""
+    gx, gxe, context = _gx()
+    wide = docs.select("source")
+    for rid, m in measures.items():
+        wide = wide.join(m.frame.select("source", pl.col("value").alias(rid)), on="source", how="left")
+    suite = gx.ExpectationSuite(name=f"audits-{name}")
+    for rid, m in measures.items():
+        expectation = m.expectation(rid)
+        expectation.meta = {"rule_id": rid}
+        suite.add_expectation(expectation)
+    failed = _validate(wide, suite, name)
+    findings = []
+    for rid, sources in failed["failures"].items():
+        m = measures[rid]
+        rows = m.frame.filter(pl.col("source").is_in(sources)).join(docs, on="source", how="left")
+        findings.extend(_finding(by_id[rid], row) for row in rows.iter_rows(named=True))
+    return findings, [failed["result"]]
+
+
+def _judge_long(measures: dict[str, Measure], docs: pl.DataFrame, by_id: dict[str, Rule]) -> tuple[list[Finding], dict]:
+    """Claims: one row per sentence that states a figure, all rules in one frame and one suite."""
+    gx, gxe, context = _gx()
+    frames = []
+    for rid, m in measures.items():
+        frames.append(m.frame.with_columns(pl.lit(rid).alias("rule_id")))
+    long = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    if long.is_empty():
+        return [], {}
+    long = long.with_row_index("row_id").with_columns(pl.col("row_id").cast(pl.Utf8))
+    wide = long.select("row_id", "source", *[pl.when(pl.col("rule_id") == rid).then(pl.col("value")).alias(rid) for rid in measures])
+    wide = wide.join(long.select("row_id", *[pl.when(pl.col("rule_id") == rid).then(pl.col("figure")).alias(f"{rid}:figure") for rid in measures]), on="row_id")
+    suite = gx.ExpectationSuite(name="audits-claims")
+    for rid, m in measures.items():
+        expectation = m.expectation(rid)
+        expectation.meta = {"rule_id": rid}
+        suite.add_expectation(expectation)
+    failed = _validate(wide, suite, "claims", index="row_id")
+    findings = []
+    for rid, ids in failed["failures"].items():
+        rows = long.filter(pl.col("row_id").is_in(ids)).join(docs, on="source", how="left")
+        findings.extend(_finding(by_id[rid], row) for row in rows.iter_rows(named=True))
+    return findings, failed["result"]
+
+
+def _validate(wide: pl.DataFrame, suite, name: str, index: str = "source") -> dict:
+    gx, gxe, context = _gx()
+    source = context.data_sources.add_or_update_pandas(f"audits-{name}")
+    asset = source.add_dataframe_asset(f"{name}-{id(wide)}")
+    batch = asset.add_batch_definition_whole_dataframe("batch").get_batch(batch_parameters={"dataframe": wide.to_pandas()})
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [index]})
+    failures: dict[str, list[str]] = {}
+    for r in result.results:
+        if not r.success:
+            rid = r.expectation_config.meta["rule_id"]
+            failures[rid] = [str(item[index]) for item in r.result.get("unexpected_index_list") or []]
+    return {"failures": failures, "result": result.to_json_dict()}
+
+
+def _save(results: list[dict], out: Path) -> None:
+    from audits.outputs import write_text
+
+    write_text(out / "gx_validation.json", json.dumps(results, ensure_ascii=False, indent=1, default=str))
+
+
+def _finding(rule: Rule, row: dict) -> Finding:
+    context = json.loads(row.get("context") or "{}")
+    cells = tuple(context.pop("_cells", ()))
+    return finding(
+        rule, row, context, row.get("evidence") or "", severity=row.get("severity") or None, cells=cells, line=row.get("line")
+    )
+
+
+# Measures -----------------------------------------------------------------------------------
+
+
+def _measure(frame: pl.DataFrame, expectation) -> Measure:
+    for column, dtype in (("evidence", pl.Utf8), ("line", pl.Int32), ("context", pl.Utf8), ("severity", pl.Utf8)):
+        if column not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype).alias(column))
+    return Measure(frame, expectation)
+
+
+def _ctx(**fields: pl.Expr) -> pl.Expr:
+    """A JSON context column for the message template (`{name}` placeholders)."""
+    return pl.struct(**fields).struct.json_encode().alias("context")
+
+
+def _in_set(values: list) -> Callable[[str], Any]:
+    return lambda column: _gx()[1].ExpectColumnValuesToBeInSet(column=column, value_set=values)
+
+
+def _between(low=None, high=None) -> Callable[[str], Any]:
+    return lambda column: _gx()[1].ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)
+
+
+def _parse(rule, frames, docs, book) -> Measure:
+    frame = docs.select(
+        "source",
+        pl.col("problems").fill_null("").alias("value"),
+        pl.col("problems").alias("evidence"),
+        pl.when(pl.col("status") == "failed").then(pl.lit("error")).otherwise(pl.lit("warning")).alias("severity"),
+        _ctx(problems=pl.col("problems"), status=pl.col("status")),
+    )
+    return _measure(frame, _in_set([""]))
+
+
+def _sections(rule, frames, docs, book) -> Measure:
+    specs = {name: [(s.key, s.numeral, s.title) for s in layout.sections] for name, layout in book.layouts.items()}
+    default = next(iter(specs))
+    found = frames.sections.group_by("source").agg(pl.col("key"), pl.col("numeral"), pl.col("line"), pl.col("title"))
+    rows = []
+    by_source = {r["source"]: r for r in found.iter_rows(named=True)}
+    for doc in docs.filter(pl.col("status") != "failed").iter_rows(named=True):
+        expected = specs.get(doc["template"], specs[default])
+        got = by_source.get(doc["source"], {"key": [], "numeral": [], "line": [], "title": []})
+        printed = dict(zip(got["key"], zip(got["numeral"], got["line"], got["title"])))
+        outline = "；".join(f"{n or '（无序号）'}、{t}（第{ln}行）" for n, ln, t in zip(got["numeral"], got["line"], got["title"]))
+        if rule.check.numbering:
+            wrong = [f"{title}印为“{printed[key][0] or '无序号'}”，应为“{numeral}”" for key, numeral, title in expected if key in printed and printed[key][0] != numeral]
+            line = next((printed[key][1] for key, numeral, _ in expected if key in printed and printed[key][0] != numeral), None)
+            rows.append({"source": doc["source"], "value": "；".join(wrong), "line": line, "evidence": f"报告的标题结构：{outline}", "context": json.dumps({"problems": "；".join(wrong)}, ensure_ascii=False)})
+        else:
+            missing = [f"{numeral}、{title}" for key, numeral, title in expected if key not in printed]
+            rows.append({"source": doc["source"], "value": "、".join(missing), "line": None, "evidence": f"按标题用语查找六个部分；找到：{outline or '无'}", "context": json.dumps({"missing": "、".join(missing)}, ensure_ascii=False)})
+    frame = pl.DataFrame(rows, schema={"source": pl.Utf8, "value": pl.Utf8, "line": pl.Int32, "evidence": pl.Utf8, "context": pl.Utf8})
+    return _measure(frame, _in_set([""]))
+
+
+def _period(rule, frames, docs, book) -> Measure:
+    first = frames.snippets.filter(pl.col("kind") == "period").group_by("source", maintain_order=True).first()
+    frame = docs.filter(pl.col("status") != "failed").select("source", "report_year").join(first, on="source", how="left")
+    expected = pl.format("{}-01-01/{}-12-31", pl.col("report_year"), pl.col("report_year"))
+    status = (
+        pl.when(pl.col("value").is_null()).then(pl.lit("missing"))
+        .when(pl.col("value") == "unreadable").then(pl.lit("unreadable"))
+        .when(pl.col("report_year").is_not_null() & (pl.col("value") != expected)).then(pl.lit("wrong"))
+        .otherwise(pl.lit("ok"))
+    )
+    frame = frame.select(
+        "source",
+        status.alias("value"),
+        "line",
+        pl.when(pl.col("value").is_null())
+        .then(pl.lit("全文未找到统计期限表述（查找“统计期限”“统计时限”“所列数据”“统计数据”等用语）"))
+        .otherwise(pl.format("第{}行：“{}”", pl.col("line"), pl.col("text")))
+        .alias("evidence"),
+        _ctx(
+            problem=pl.when(pl.col("value").is_null()).then(pl.lit("未说明统计期限"))
+            .when(pl.col("value") == "unreadable").then(pl.lit("统计期限表述中的日期残缺，无法读出"))
+            .otherwise(pl.format("统计期限为 {}，应为 {}", pl.col("value"), expected)),
+            year=pl.col("report_year"),
+        ),
+    )
+    return _measure(frame, _in_set(["ok"]))
+
+
+def _contact(rule, frames, docs, book) -> Measure:
+    accept = list(rule.check.accept)
+    found = frames.snippets.filter(pl.col("kind").is_in(accept)).group_by("source").agg(pl.len().alias("n"), pl.col("value").first().alias("first"))
+    frame = docs.filter(pl.col("status") != "failed").select("source").join(found, on="source", how="left").select(
+        "source",
+        pl.col("n").fill_null(0).alias("value"),
+        pl.lit("全文未找到电话、电子邮箱或通信地址（查找电话号码、邮箱格式和“地址”用语）").alias("evidence"),
+        _ctx(n=pl.col("n").fill_null(0)),
+    )
+    return _measure(frame, _between(low=1))
+
+
+def _deadline(rule, frames, docs, book) -> Measure:
+    deadline = pl.lit(None, pl.Date)
+    for kind, month_day in rule.check.deadlines.items():
+        month, day = (int(x) for x in month_day.split("-"))
+        deadline = pl.when(pl.col("agency_kind") == kind).then(pl.date(pl.col("report_year") + 1, month, day)).otherwise(deadline)
+    frame = docs.filter(pl.col("published").is_not_null() & pl.col("report_year").is_not_null()).with_columns(deadline.alias("deadline"))
+    frame = frame.select(
+        "source",
+        (pl.col("published") - pl.col("deadline")).dt.total_days().alias("value"),
+        pl.format("发布日期 {}（页面标注），期限 {}（{}）", pl.col("published"), pl.col("deadline"), pl.col("agency_kind")).alias("evidence"),
+        pl.when(pl.col("agency_kind") == "township").then(pl.lit("warning")).otherwise(pl.lit(None)).alias("severity"),
+        _ctx(
+            published=pl.col("published").cast(pl.Utf8),
+            deadline=pl.col("deadline").cast(pl.Utf8),
+            days=(pl.col("published") - pl.col("deadline")).dt.total_days(),
+        ),
+    )
+    return _measure(frame, _between(high=0))
+
+
+def _template(rule, frames, docs, book) -> Measure:
+    years = {name: layout.report_years for name, layout in book.layouts.items()}
+    frame = docs.filter(pl.col("template") != "unknown").select("source", "template", "report_year")
+    if rule.check.flag == "mixed":
+        value = (pl.col("template") != "mixed").cast(pl.Int8)
+        evidence = pl.lit("表三“（六）其他处理”印为单独一行（2019 年版格式），其余表格为 2021 年版格式")
+    else:
+        expected = pl.lit(None, pl.Utf8)
+        for name, span in years.items():
+            cond = pl.col("report_year") >= span.from_
+            if span.to is not None:
+                cond &= pl.col("report_year") <= span.to
+            expected = pl.when(cond).then(pl.lit(name)).otherwise(expected)
+        value = ((pl.col("template") == expected) | (pl.col("template") == "mixed") | expected.is_null()).cast(pl.Int8)
+        evidence = pl.format("{} 年度报告使用了 {} 年版格式的表格", pl.col("report_year"), pl.col("template"))
+    frame = frame.select("source", value.alias("value"), evidence.alias("evidence"), _ctx(template=pl.col("template"), year=pl.col("report_year")))
+    return _measure(frame, _in_set([1]))
+
+
+def _lexicon(rule, frames, docs, book) -> Measure:
+    c = rule.check
+    lines = frames.lines.filter(pl.col("text") != "")
+    hits = pl.sum_horizontal([pl.col("text").str.contains(w, literal=True).cast(pl.Int32) for w in c.words]) if c.words else pl.lit(0)
+    pattern = pl.any_horizontal([pl.col("raw").str.contains(p) for p in c.patterns]) if c.patterns else pl.lit(False)
+    bad = lines.filter((hits >= c.min_hits) | pattern).group_by("source", maintain_order=True).agg(
+        pl.len().alias("n"), pl.col("no").first().alias("line"), pl.col("text").first().str.slice(0, 120).alias("sample")
+    )
+    frame = docs.select("source").join(bad, on="source", how="left").select(
+        "source",
+        pl.col("n").fill_null(0).alias("value"),
+        "line",
+        pl.format("第{}行：“{}”", pl.col("line"), pl.col("sample")).alias("evidence"),
+        _ctx(n=pl.col("n"), line=pl.col("line")),
+    )
+    return _measure(frame, _between(high=0))
+
+
+def _sentences(frames: Frames, sections: list[str] | None = None) -> pl.DataFrame:
+    s = frames.snippets.filter(pl.col("kind") == "sentence").select("source", "text", "line", pl.col("value").alias("section"))
+    return s.filter(pl.col("section").is_in(sections)) if sections else s
+
+
+def _negation(rule, frames, docs, book) -> Measure:
+    c = rule.check
+    phrase = "|".join(re.escape(p) for p in c.phrases)
+    negated = "|".join(re.escape(n) for n in c.negations)
+    s = _sentences(frames).with_columns(pl.col("text").str.extract(f"^(.{{0,{c.window}}}?)(?:{phrase})", 1).alias("before"))
+    bad = s.filter(pl.col("before").is_not_null() & ~pl.col("before").str.contains(negated))
+    agg = bad.group_by("source", maintain_order=True).agg(pl.len().alias("n"), pl.col("line").first(), pl.col("text").first())
+    frame = docs.select("source").join(agg, on="source", how="left").select(
+        "source",
+        pl.col("n").fill_null(0).alias("value"),
+        "line",
+        pl.format("第{}行：“{}”（句中无“未”“没有”等否定词）", pl.col("line"), pl.col("text")).alias("evidence"),
+        _ctx(sentence=pl.col("text")),
+    )
+    return _measure(frame, _between(high=0))
+
+
+def _mention(rule, frames, docs, book) -> Measure:
+    c = rule.check
+    text = _sentences(frames, [c.section]).group_by("source").agg(pl.col("text").str.join("").alias("body"), pl.col("line").min().alias("line"))
+    frame = docs.filter(pl.col("status") != "failed").select("source").join(text, on="source", how="left").with_columns(pl.col("body").fill_null(""))
+    missing = [pl.when(~pl.col("body").str.contains("|".join(map(re.escape, words)))).then(pl.lit(name)) for name, words in c.groups.items()]
+    frame = frame.with_columns(pl.concat_str(missing, separator="、", ignore_nulls=True).fill_null("").alias("missing"))
+    if c.unless_any:
+        frame = frame.filter(~pl.col("body").str.contains("|".join(map(re.escape, c.unless_any))))
+    frame = frame.select(
+        "source",
+        pl.col("missing").alias("value"),
+        "line",
+        pl.format("在“{}”部分查找：{}；未见：{}", pl.lit(c.section), pl.lit("；".join(f"{n}（{'/'.join(w)}）" for n, w in c.groups.items())), pl.col("missing")).alias("evidence"),
+        _ctx(missing=pl.col("missing")),
+    )
+    return _measure(frame, _in_set([""]))
+
+
+_ORDINALS = "一二三四五六七八九十"
+
+
+def _enumeration(rule, frames, docs, book) -> Measure:
+    rows = []
+    for (source,), part in _sentences(frames).group_by("source", maintain_order=True):
+        gap = _enumeration_gap(part)
+        rows.append({"source": source, "value": gap[0] if gap else "", "line": gap[1] if gap else None})
+    frame = pl.DataFrame(rows, schema={"source": pl.Utf8, "value": pl.Utf8, "line": pl.Int32}).with_columns(
+        pl.format("第{}行附近：{}", pl.col("line"), pl.col("value")).alias("evidence"), _ctx(gap=pl.col("value"))
+    )
+    return _measure(frame, _in_set([""]))
+
+
+def _enumeration_gap(part: pl.DataFrame) -> tuple[str, int] | None:
+    """The first "一是…三是" jump within a paragraph (a line)."""
+    for line, text in part.group_by("line", maintain_order=True).agg(pl.col("text").str.join("")).iter_rows():
+        seen = [_ORDINALS.index(m) + 1 for m in re.findall(rf"([{_ORDINALS}])是", text)]
+        if len(seen) >= 2:
+            for a, b in zip(seen, seen[1:]):
+                if b > a + 1:
+                    return f"“{_ORDINALS[a - 1]}是”之后直接是“{_ORDINALS[b - 1]}是”", line
+            if seen[0] > 1:
+                return f"列举从“{_ORDINALS[seen[0] - 1]}是”开始", line
+    return None
+
+
+def _signoff(rule, frames, docs, book) -> Measure:
+    frame = docs.filter(pl.col("status") != "failed").select(
+        "source",
+        pl.col("signed").is_not_null().cast(pl.Int8).alias("value"),
+        pl.when(pl.col("signed_raw") != "")
+        .then(pl.format("落款日期印为“{}”，无法还原为日期", pl.col("signed_raw")))
+        .otherwise(pl.lit("报告末尾未见落款（机关名称和日期）"))
+        .alias("evidence"),
+        _ctx(raw=pl.col("signed_raw")),
+    )
+    return _measure(frame, _in_set([1]))
+
+
+def _claim(rule: Rule, frames: Frames, docs: pl.DataFrame) -> Measure:
+    c = rule.check
+    s = _sentences(frames, c.sections or None)
+    s = s.filter(pl.col("text").str.contains(c.pattern))
+    if c.unless:
+        s = s.filter(~pl.col("text").str.contains(c.unless))
+    if "(?P<n>" in c.pattern:
+        s = s.with_columns(pl.col("text").str.extract(c.pattern.replace("(?P<n>", "("), _group_index(c.pattern)).alias("said"))
+        s = s.with_columns(pl.col("said").map_elements(_to_number, return_dtype=pl.Float64).alias("claimed"))
+    else:
+        s = s.with_columns(pl.lit(c.value, pl.Float64).alias("claimed"))
+    s = s.join(docs.filter(applies_expr(rule)).select("source"), on="source", how="semi")
+    figure_parts = [tuple(f.split(".")) for f in c.figure]
+    wanted = frames.cells.filter(
+        pl.any_horizontal([(pl.col("table") == t) & (pl.col("row") == r) & (pl.col("col") == col) for t, r, col in figure_parts])
+    )
+    figures = wanted.group_by("source").agg(pl.col("value").fill_null(0).sum().alias("figure"), pl.len().alias("n_cells"))
+    s = s.join(figures.filter(pl.col("n_cells") == len(figure_parts)), on="source", how="inner")
+    scope = pl.col("text").str.contains("|".join(map(re.escape, c.scope_words))) if c.scope_words else pl.lit(False)
+    value = pl.col("claimed") - pl.col("figure") if c.compare == "equal" else pl.min_horizontal(pl.col("claimed") - pl.col("figure"), pl.lit(0))
+    frame = s.select(
+        "source",
+        value.alias("value"),
+        pl.col("figure"),
+        "line",
+        pl.format("第{}行：“{}”；表格 {} = {}", pl.col("line"), pl.col("text"), pl.lit(" + ".join(c.figure)), pl.col("figure")).alias("evidence"),
+        pl.when(scope).then(pl.lit("warning")).otherwise(pl.lit(None)).alias("severity"),
+        pl.struct(
+            claimed=pl.col("claimed"), figure=pl.col("figure"), sentence=pl.col("text"), _cells=pl.lit(pl.Series([c.figure]))
+        ).struct.json_encode().alias("context"),
+    )
+    return _measure(frame, _between(low=0, high=0) if c.compare == "equal" else _between(low=0))
+
+
+def _group_index(pattern: str) -> int:
+    """The number of the capture group named `n` once names are dropped (polars has no names)."""
+    before = pattern[: pattern.index("(?P<n>")]
+    return len(re.findall(r"\((?!\?)", before)) + len(re.findall(r"\(\?P<", before)) + 1
+
+
+def _to_number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    if text.isdigit():
+        return float(text)
+    import cn2an
+
+    try:
+        return float(cn2an.cn2an(text, "smart"))
+    except (ValueError, KeyError):
+        return None
+
+
+MEASURES: dict[str, Callable[..., Measure]] = {
+    "parse": _parse,
+    "sections": _sections,
+    "period": _period,
+    "contact": _contact,
+    "deadline": _deadline,
+    "template": _template,
+    "lexicon": _lexicon,
+    "negation": _negation,
+    "mention": _mention,
+    "enumeration": _enumeration,
+    "signoff": _signoff,
+}

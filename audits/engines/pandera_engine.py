@@ -1,0 +1,246 @@
+"""pandera (polars backend) runs the cell- and table-level kinds over the whole batch at once.
+
+Each kind builds one wide Polars frame for the batch (e.g. one row per report and column of table
+三); every rule of that kind becomes a pandera dataframe check whose error is the rule id; one
+`validate(lazy=True)` per frame collects all failures, which become findings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import pandera.polars as pa
+import polars as pl
+
+from audits.checks import CellConditionCheck, CompletenessCheck, IdentityCheck, ValueDomainCheck
+from audits.engines.base import finding, number
+from audits.frames import Frames
+from audits.model import Finding
+from audits.rulebook import Rule, Rulebook, applies_expr, identity_names, identity_sides
+
+LEAVES = "leaves"
+
+
+def run(rules: list[Rule], frames: Frames, book: Rulebook) -> list[Finding]:
+    docs = frames.documents.select("source", "agency", "report_year", "template", "agency_kind", "status")
+    findings: list[Finding] = []
+    groups: dict[tuple[str, str], list[Rule]] = defaultdict(list)
+    for rule in rules:
+        if isinstance(rule.check, IdentityCheck):
+            groups[(rule.check.table, rule.check.for_each)].append(rule)
+    for (table, for_each), group in groups.items():
+        findings += _identities(group, table, for_each, frames, docs, book)
+    cell_rules = [r for r in rules if isinstance(r.check, (ValueDomainCheck, CellConditionCheck))]
+    cell_rules += [r for r in rules if isinstance(r.check, CompletenessCheck) and r.check.target not in ("table", "row")]
+    if cell_rules:
+        findings += _cell_rules(cell_rules, frames, docs, book)
+    structure = [r for r in rules if isinstance(r.check, CompletenessCheck) and r.check.target in ("table", "row")]
+    if structure:
+        findings += _structure_rules(structure, frames, docs, book)
+    return findings
+
+
+def _validate(frame: pl.DataFrame, checks: dict[str, pl.Expr]) -> dict[str, list[int]]:
+    """Row indices failing each check (rule id → indices), from one lazy pandera validation."""
+    if frame.is_empty() or not checks:
+        return {}
+    schema = pa.DataFrameSchema(
+        checks=[pa.Check(lambda data, ok=ok: data.lazyframe.select(ok.alias("ok")), error=rid) for rid, ok in checks.items()]
+    )
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases.select("check", "index").drop_nulls()
+        out: dict[str, list[int]] = defaultdict(list)
+        for rid, index in cases.iter_rows():
+            out[rid].append(index)
+        return out
+    return {}
+
+
+# Identities ---------------------------------------------------------------------------------
+
+
+def _identities(rules: list[Rule], table: str, for_each: str, frames: Frames, docs: pl.DataFrame, book: Rulebook) -> list[Finding]:
+    cells = frames.cells.filter(pl.col("table") == table)
+    if cells.is_empty():
+        return []
+    each, across = ("col", "row") if for_each == "col" else ("row", "col")
+    index = ["source", each]
+    values = cells.pivot(on=across, index=index, values="value", aggregate_function="first")
+    flags = cells.with_columns(pl.col("flag").fill_null("")).pivot(on=across, index=index, values="flag", aggregate_function="first")
+    names = sorted(set(cells[across].unique().to_list()))
+    uses_leaves = any(LEAVES in identity_names(r.check.expr) for r in rules)
+    leaves = sorted({r.key for layout in book.layouts.values() for r in layout.tables[table].rows if r.leaf}) if uses_leaves else []
+    wide = (
+        values.rename({n: f"v:{n}" for n in names})
+        .join(flags.rename({n: f"f:{n}" for n in names}), on=index, how="left")
+        .join(docs, on="source", how="left")
+    )
+    for n in set(leaves + _all_names(rules)) - set(names) - {LEAVES}:
+        wide = wide.with_columns(pl.lit(None, pl.Float64).alias(f"v:{n}"), pl.lit(None, pl.Utf8).alias(f"f:{n}"))
+    wide = wide.with_columns(pl.col(f"v:{n}").fill_null(0).alias(n) for n in set(names) | set(leaves) | set(_all_names(rules)) - {LEAVES})
+    if leaves:
+        wide = wide.with_columns(
+            pl.sum_horizontal([pl.col(n) for n in leaves]).alias(LEAVES),
+            pl.any_horizontal([pl.col(f"v:{n}").is_not_null() | pl.col(f"f:{n}").is_not_null() for n in leaves]).alias("has:leaves"),
+        )
+    checks = {}
+    for rule in rules:
+        lhs, op, rhs = identity_sides(rule.check.expr)
+        needed = [n for n in identity_names(rule.check.expr) if n != LEAVES]
+        eligible = applies_expr(rule) & pl.all_horizontal(
+            [pl.col(f"v:{n}").is_not_null() | pl.col(f"f:{n}").is_not_null() for n in needed] or [pl.lit(True)]
+        )
+        if LEAVES in identity_names(rule.check.expr):
+            eligible &= pl.col("has:leaves")
+        if rule.check.rows:
+            eligible &= pl.col(each).is_in(rule.check.rows)
+        tol = rule.check.tolerance + 1e-9
+        holds = {"=": (lhs - rhs).abs() <= tol, "<=": lhs <= rhs + tol, ">=": lhs + tol >= rhs}[op]
+        checks[rule.id] = ~eligible | holds
+    failures = _validate(wide, checks)
+    notes = frames.notes.filter(pl.col("table") == table)
+    findings = []
+    for rule in rules:
+        for i in failures.get(rule.id, []):
+            findings.append(_identity_finding(rule, wide.row(i, named=True), each, table, leaves, notes))
+    return findings
+
+
+def _all_names(rules: list[Rule]) -> list[str]:
+    return sorted({n for r in rules for n in identity_names(r.check.expr)})
+
+
+def _identity_finding(rule: Rule, row: dict, each: str, table: str, leaves: list[str], notes: pl.DataFrame) -> Finding:
+    names = identity_names(rule.check.expr)
+    involved = [n for n in names if n != LEAVES] + ([n for n in leaves if row.get(f"v:{n}") is not None or row.get(f"f:{n}")] if LEAVES in names else [])
+    key = (lambda n: f"{table}.{n}.{row[each]}") if each == "col" else (lambda n: f"{table}.{row[each]}.{n}")
+    flags = {n: row.get(f"f:{n}") or "" for n in involved}
+    arithmetic = _arithmetic(rule.check.expr, row)
+    parts = [f"{key(n)}={number(row.get(f'v:{n}'))}" for n in involved]
+    evidence = f"{arithmetic}；" + "，".join(parts)
+    if any(f == "blank" for f in flags.values()):
+        evidence += "；空白单元格按 0 计算"
+    severity = None
+    if any(f == "ambiguous" for f in flags.values()):
+        severity = "warning"
+        evidence += "；所涉单元格由连写数字拆分而来，存在多种拆分，结论待人工核实"
+    if any(f == "inconsistent" for f in flags.values()):
+        rows = {n if each == "col" else row[each] for n, f in flags.items() if f == "inconsistent"}
+        printed = notes.filter(pl.col("row").is_in(list(rows)) | (pl.col("row") == ""))["detail"].to_list()
+        evidence += "；原文连写数字: " + "；".join(printed)
+    context = {each: row[each], "lhs": _side(rule.check.expr, row, 0), "rhs": _side(rule.check.expr, row, 1)}
+    context.update({n: row.get(n) for n in names})
+    return finding(rule, row, context, evidence, severity=severity, cells=tuple(key(n) for n in involved))
+
+
+def _side(expr: str, row: dict, which: int) -> str:
+    return _substitute(re.split(r"<=|>=|=", expr)[which], row)
+
+
+def _substitute(side: str, row: dict) -> str:
+    return re.sub(r"[A-Za-z_][A-Za-z0-9_]*", lambda m: number(row.get(m.group(0))), side).strip()
+
+
+def _arithmetic(expr: str, row: dict) -> str:
+    """`21 + 0 ≠ 20 + 0`: the identity written out with the printed numbers."""
+    op = re.search(r"<=|>=|=", expr).group(0)
+    lhs, rhs = re.split(r"<=|>=|=", expr)
+    shown = {"=": "≠", "<=": ">", ">=": "<"}[op]
+    return f"{_substitute(lhs, row)} {shown} {_substitute(rhs, row)}"
+
+
+# Cells --------------------------------------------------------------------------------------
+
+
+def _cell_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book: Rulebook) -> list[Finding]:
+    decimal = {(t, r.key, c) for layout in book.layouts.values() for t, spec in layout.tables.items() for r in spec.rows for c in r.decimal}
+    signed = {(t, r.key, c) for layout in book.layouts.values() for t, spec in layout.tables.items() for r in spec.rows for c in r.signed}
+    cells = frames.cells.join(docs, on="source", how="left").with_columns(
+        pl.concat_str("table", "row", "col", separator=".").alias("key"),
+        pl.col("flag").fill_null(""),
+    ).with_row_index("__i")
+    key_of = lambda s: pl.col("key").is_in([".".join(k) for k in s])  # noqa: E731
+    checks = {}
+    for rule in rules:
+        c = rule.check
+        applicable = applies_expr(rule)
+        if isinstance(c, ValueDomainCheck):
+            value = pl.col("value")
+            integral = (value == value.round(0)) | key_of(decimal)
+            in_range = (value >= c.min) | key_of(signed)
+            checks[rule.id] = ~(applicable & pl.col("table").is_in(c.tables)) | value.is_null() | (integral & in_range)
+        elif isinstance(c, CellConditionCheck):
+            target = (pl.col("table") == c.table) & (pl.col("row") == c.row) & (pl.col("col") == c.col)
+            when = pl.sql_expr(c.when) if c.when else pl.lit(True)
+            checks[rule.id] = ~(applicable & target & when & pl.col("value").is_not_null()) | pl.sql_expr(c.expr)
+        else:
+            checks[rule.id] = ~applicable | (pl.col("flag") != c.target)
+    failures = _validate(cells, checks)
+    findings = []
+    for rule in rules:
+        rows = cells[failures.get(rule.id, [])] if failures.get(rule.id) else None
+        if rows is None:
+            continue
+        for (source, table), part in rows.group_by(["source", "table"], maintain_order=True):
+            findings.append(_cells_finding(rule, part, table))
+    return findings
+
+
+def _cells_finding(rule: Rule, part: pl.DataFrame, table: str) -> Finding:
+    first = part.row(0, named=True)
+    keys = part["key"].to_list()
+    shown = "，".join(f"{k}={(r or '空')!s}" for k, r in zip(keys[:12], part["raw"].to_list()[:12]))
+    more = f" 等 {len(keys)} 个" if len(keys) > 12 else ""
+    context = {"table": table, "count": len(keys), "cells": "，".join(keys[:6]) + more, "value": first["value"]}
+    evidence = f"第 {first['line']} 行起：{shown}{more}"
+    return finding(rule, first, context, evidence, cells=tuple(keys), line=first["line"])
+
+
+# Tables and rows ----------------------------------------------------------------------------
+
+
+def _structure_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book: Rulebook) -> list[Finding]:
+    """Tables and rows the report's template has but the report does not print."""
+    expected = []
+    for name, layout in book.layouts.items():
+        for table, spec in layout.tables.items():
+            expected.extend({"template": name, "table": table, "row": r.key} for r in spec.rows)
+    grid = pl.DataFrame(expected)
+    # A mixed report is held to the rows every template shares (its (六) may be either form).
+    common = grid.group_by("table", "row").len().filter(pl.col("len") == len(book.layouts)).drop("len")
+    grid = pl.concat([grid, common.with_columns(pl.lit("mixed").alias("template")).select(grid.columns)])
+    printed = frames.cells.select("source", "table", "row").unique()
+    tables_printed = printed.select("source", "table").unique().with_columns(pl.lit(True).alias("table_printed"))
+    frame = (
+        docs.filter(pl.col("status") != "failed")
+        .join(grid, on="template", how="inner")
+        .join(tables_printed, on=["source", "table"], how="left")
+        .join(printed.with_columns(pl.lit(True).alias("row_printed")), on=["source", "table", "row"], how="left")
+        .with_columns(pl.col("table_printed", "row_printed").fill_null(False))
+        .sort("source", "table")
+        .with_row_index("__i")
+    )
+    checks = {}
+    for rule in rules:
+        if rule.check.target == "table":
+            checks[rule.id] = ~applies_expr(rule) | pl.col("table_printed")
+        else:
+            checks[rule.id] = ~applies_expr(rule) | ~pl.col("table_printed") | pl.col("row_printed")
+    failures = _validate(frame, checks)
+    titles = {t: spec.title for layout in book.layouts.values() for t, spec in layout.tables.items()}
+    findings = []
+    for rule in rules:
+        if not failures.get(rule.id):
+            continue
+        rows = frame[failures[rule.id]]
+        for (source, table), part in rows.group_by(["source", "table"], maintain_order=True):
+            first = part.row(0, named=True)
+            missing = part["row"].unique(maintain_order=True).to_list()
+            context = {"table": table, "table_title": titles.get(table, table), "rows": "、".join(missing), "count": len(missing)}
+            evidence = f"表“{titles.get(table, table)}”" + ("未找到" if rule.check.target == "table" else f"缺少行: {'、'.join(missing)}")
+            cells = tuple(f"{table}.{r}" for r in missing) if rule.check.target == "row" else (table,)
+            findings.append(finding(rule, first, context, evidence, cells=cells))
+    return findings

@@ -1,0 +1,115 @@
+"""A batch of parsed reports as Polars frames, one frame per kind of thing, keyed by `source`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from audits.model import ParsedReport
+
+DOCUMENT_SCHEMA = {
+    "source": pl.Utf8,
+    "agency": pl.Utf8,
+    "report_year": pl.Int32,
+    "published": pl.Date,
+    "template": pl.Utf8,
+    "status": pl.Utf8,
+    "agency_kind": pl.Utf8,
+    "format": pl.Utf8,
+    "encoding": pl.Utf8,
+    "title": pl.Utf8,
+    "signed": pl.Date,
+    "signed_raw": pl.Utf8,
+    "tables_found": pl.Utf8,
+    "sections_found": pl.Int32,
+    "lines": pl.Int32,
+    "problems": pl.Utf8,
+    "content_hash": pl.Utf8,
+}
+CELL_SCHEMA = {
+    "source": pl.Utf8,
+    "table": pl.Utf8,
+    "row": pl.Utf8,
+    "col": pl.Utf8,
+    "value": pl.Float64,
+    "raw": pl.Utf8,
+    "flag": pl.Utf8,
+    "line": pl.Int32,
+}
+SECTION_SCHEMA = {
+    "source": pl.Utf8,
+    "position": pl.Int32,
+    "key": pl.Utf8,
+    "title": pl.Utf8,
+    "numeral": pl.Utf8,
+    "line": pl.Int32,
+    "end_line": pl.Int32,
+}
+LINE_SCHEMA = {"source": pl.Utf8, "no": pl.Int32, "raw": pl.Utf8, "text": pl.Utf8}
+SNIPPET_SCHEMA = {"source": pl.Utf8, "kind": pl.Utf8, "text": pl.Utf8, "line": pl.Int32, "value": pl.Utf8}
+NOTE_SCHEMA = {"source": pl.Utf8, "table": pl.Utf8, "row": pl.Utf8, "kind": pl.Utf8, "detail": pl.Utf8, "line": pl.Int32}
+
+
+@dataclass
+class Frames:
+    documents: pl.DataFrame
+    cells: pl.DataFrame
+    sections: pl.DataFrame
+    lines: pl.DataFrame
+    snippets: pl.DataFrame
+    notes: pl.DataFrame
+
+
+def build_frames(reports: list[ParsedReport]) -> Frames:
+    documents, cells, sections, lines, snippets, notes = [], [], [], [], [], []
+    for r in reports:
+        documents.append(
+            {
+                "source": r.source,
+                "agency": r.agency,
+                "report_year": r.report_year,
+                "published": r.published,
+                "template": r.template,
+                "status": r.status,
+                "agency_kind": r.agency_kind,
+                "format": r.format,
+                "encoding": r.encoding,
+                "title": r.title,
+                "signed": r.signed,
+                "signed_raw": r.signed_raw,
+                "tables_found": ",".join(r.tables_found),
+                "sections_found": len(r.sections),
+                "lines": len(r.lines),
+                "problems": "；".join(r.problems),
+                "content_hash": r.content_hash,
+            }
+        )
+        cells.extend(
+            {"source": r.source, "table": c.table, "row": c.row, "col": c.col, "value": c.value, "raw": c.raw, "flag": c.flag, "line": c.line}
+            for c in r.cells
+        )
+        sections.extend(
+            {"source": r.source, "position": i, "key": s.key, "title": s.title, "numeral": s.numeral, "line": s.line, "end_line": s.end_line}
+            for i, s in enumerate(r.sections)
+        )
+        lines.extend({"source": r.source, "no": x.no, "raw": x.raw, "text": x.text} for x in r.lines)
+        snippets.extend({"source": r.source, "kind": s.kind, "text": s.text, "line": s.line, "value": s.value} for s in r.snippets)
+        notes.extend(
+            {"source": r.source, "table": n.table, "row": n.row, "kind": n.kind, "detail": n.detail, "line": n.line} for n in r.table_notes
+        )
+    return Frames(
+        documents=pl.DataFrame(documents, schema=DOCUMENT_SCHEMA),
+        cells=pl.DataFrame(cells, schema=CELL_SCHEMA),
+        sections=pl.DataFrame(sections, schema=SECTION_SCHEMA),
+        lines=pl.DataFrame(lines, schema=LINE_SCHEMA),
+        snippets=pl.DataFrame(snippets, schema=SNIPPET_SCHEMA),
+        notes=pl.DataFrame(notes, schema=NOTE_SCHEMA),
+    )
+
+
+def concat_frames(parts: list[Frames]) -> Frames:
+    """Frames of several chunks of a batch as one (chunks keep memory flat while parsing)."""
+    if len(parts) == 1:
+        return parts[0]
+    return Frames(*(pl.concat([getattr(p, name) for p in parts]) for name in Frames.__dataclass_fields__))

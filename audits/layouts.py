@@ -1,0 +1,91 @@
+"""Template layouts (rules/templates/*.yaml): the sections and tables of each unified format, as data."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from audits.normalize import compact
+from audits.yamlio import load_yaml_model
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SectionSpec(_Strict):
+    key: str
+    numeral: str
+    title: str
+    keywords: list[list[str]]  # any group matches when all its words occur in the heading
+
+
+class RowSpec(_Strict):
+    key: str
+    label: str  # the label as the format prints it
+    labels: list[str]  # accepted variants, matched as substrings after `compact`
+    cols: list[str] = Field(default_factory=list)  # empty: the table's `cols`
+    numeral: str = ""  # the sub-item numeral that may stick to the previous row's digits
+    exact: bool = False  # match only when the whole label token equals a variant
+    leaf: bool = False  # one of the result rows summed into (七)总计
+    decimal: list[str] = Field(default_factory=list)
+    signed: list[str] = Field(default_factory=list)
+
+    @cached_property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(sorted({compact(v) for v in self.labels}, key=len, reverse=True))
+
+
+class GroupSpec(_Strict):
+    key: str
+    label: str
+    labels: list[str]
+
+
+class RowSum(_Strict):
+    parts: list[str]
+    total: str
+
+
+class TableSpec(_Strict):
+    title: str
+    anchors: list[str]
+    headers: list[str] = Field(default_factory=list)
+    cols: list[str] = Field(default_factory=list)
+    col_labels: dict[str, str] = Field(default_factory=dict)
+    row_sum: RowSum | None = None
+    groups: list[GroupSpec] = Field(default_factory=list)
+    extra_rows: list[str] = Field(default_factory=list)
+    single_line: bool = False
+    rows: list[RowSpec]
+
+    def row_cols(self, row: RowSpec) -> list[str]:
+        return row.cols or self.cols
+
+
+class YearRange(_Strict):
+    from_: int = Field(alias="from")
+    to: int | None = None
+
+    def contains(self, year: int) -> bool:
+        return year >= self.from_ and (self.to is None or year <= self.to)
+
+
+class Layout(_Strict):
+    template: str
+    title: str
+    report_years: YearRange
+    markers: list[str]
+    sections: list[SectionSpec]
+    tables: dict[str, TableSpec]
+
+
+def load_layouts(folder: Path) -> dict[str, Layout]:
+    """Every `*.yaml` in `folder`, by template name (errors name file and line)."""
+    layouts = {}
+    for path in sorted(folder.glob("*.y*ml")):
+        layout = load_yaml_model(path, Layout)
+        layouts[layout.template] = layout
+    return layouts

@@ -1,0 +1,107 @@
+"""The types that cross stage boundaries: what ingest reads, what parse extracts, what engines find."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """One input file read into text lines (tables as `| a | b |` rows), before normalisation."""
+
+    source: str
+    format: str  # text | html | pdf | docx
+    encoding: str
+    lines: list[str]
+    published_hint: str = ""  # a date the container states (e.g. an HTML <meta>), not used for timeliness
+    problems: tuple[str, ...] = ()  # what went wrong while reading, in Chinese, for parse_error findings
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line of the document: `raw` as printed, `text` normalised. `no` is 1-based."""
+
+    no: int
+    raw: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Cell:
+    table: str
+    row: str
+    col: str
+    value: float | None
+    raw: str
+    flag: str  # "" | blank | ambiguous | inconsistent | unreadable
+    line: int
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str  # the heading as printed (normalised)
+    numeral: str  # the numeral printed before it, "" when none
+    line: int
+    end_line: int
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A piece of text the parser extracted for a rule to judge (a period statement, a claim, ...)."""
+
+    kind: str
+    text: str
+    line: int
+    value: str = ""  # what the parser read from it (a date, a number, a phone), as text
+
+
+@dataclass(frozen=True)
+class TableNote:
+    """Something the table reader noticed that is not a cell: an extra row, a digit run it split."""
+
+    table: str
+    row: str
+    kind: str  # extra_row | extra_col | missing_row | split | fallback
+    detail: str
+    line: int
+
+
+@dataclass
+class ParsedReport:
+    source: str
+    format: str = ""
+    encoding: str = ""
+    status: str = "failed"  # parsed | partial | failed
+    agency: str = ""
+    agency_kind: str = ""
+    report_year: int | None = None
+    published: dt.date | None = None
+    signed: dt.date | None = None
+    signed_raw: str = ""
+    template: str = "unknown"
+    title: str = ""
+    lines: list[Line] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    cells: list[Cell] = field(default_factory=list)
+    snippets: list[Snippet] = field(default_factory=list)
+    table_notes: list[TableNote] = field(default_factory=list)
+    tables_found: tuple[str, ...] = ()
+    problems: list[str] = field(default_factory=list)
+    content_hash: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    source: str
+    agency: str
+    report_year: int | None
+    rule_id: str
+    category: str
+    severity: str
+    message: str
+    evidence: str
+    # Where the evidence is, for the HTML: cell keys "table.row.col" or a line number.
+    cells: tuple[str, ...] = ()
+    line: int | None = None

@@ -1,0 +1,56 @@
+"""Write the public output files of spec/outputs.md, atomically: a reader never sees half a file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+DOCUMENT_COLUMNS = ["source", "agency", "report_year", "published", "template", "status", "html"]
+CELL_COLUMNS = ["source", "table", "row", "col", "value", "raw", "flag"]
+FINDING_COLUMNS = ["source", "agency", "report_year", "rule_id", "category", "severity", "message", "evidence"]
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call `write(tmp_path)`, then move the finished file into place in one rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_table(frame: pl.DataFrame, out: Path, stem: str, first: list[str]) -> None:
+    """`stem.csv` and `stem.parquet`, the spec's columns first and in order, more after."""
+    ordered = frame.select(first + [c for c in frame.columns if c not in first])
+    atomic_write(out / f"{stem}.parquet", lambda tmp: ordered.write_parquet(tmp))
+    atomic_write(out / f"{stem}.csv", lambda tmp: _csv_ready(ordered).write_csv(tmp))
+
+
+def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
+    """Integral floats written as integers ("3", not "3.0"); dates as ISO text."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if dtype in (pl.Float32, pl.Float64):
+            exprs.append(
+                pl.when(col.is_null() | col.is_nan())
+                .then(pl.lit(None, pl.Utf8))
+                .when(col == col.round(0))
+                .then(col.cast(pl.Int64).cast(pl.Utf8))
+                .otherwise(col.cast(pl.Utf8))
+                .alias(name)
+            )
+        else:
+            exprs.append(col)
+    return frame.select(exprs)

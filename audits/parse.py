@@ -1,0 +1,364 @@
+"""Structure of one report: title, agency, year, dates, sections, the three tables, statements.
+
+Extraction only: the parser finds the period sentence, the contacts, the sign-off, the sentences
+with their section; whether they satisfy a rule is the engines' business.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from audits.layouts import Layout, RowSpec
+from audits.model import Line, ParsedReport, Section, Snippet, SourceText
+from audits.normalize import compact, normalise_lines
+from audits.stream import ROW, SEP, Stream, build_stream
+from audits.tables import TableReader
+
+TABLE_ORDER = ("active", "applications", "review_litigation")
+_HEAD_NUMERAL = re.compile(r"^(?P<num>[一二三四五六七八九十]{1,2}[、.]|\d{1,2}[.、)])")
+_INLINE_NUMERAL = re.compile(r"[一二三四五六七八九十]{1,2}、")
+_TITLE = re.compile(r"(?P<pre>.*?)(?P<year>20\d{2})\s*年度?(?P<post>.*?)(?:政府信息公开|政务公开|信息公开)")
+_TITLE_PREFIX = re.compile(r"^(标\s*题|标题|题\s*目)\s*[:：]?\s*")
+_PUBLISHED = re.compile(
+    r"(?:发布日期|发布时间|发布于|时间)\s*[:：]?\s*(\d{4})\s*[-年/.]\s*(\d{1,2})\s*[-月/.]\s*(\d{1,2})"
+)
+_DATE_CN = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
+_DIGITS_DATE = re.compile(r"^(20\d{2})(\d{2,4})$")
+_FOOTER = re.compile(r"^(政策解读[:：]|附件下载|附件[:：]|扫一扫|分享到|相关链接|打印本页|【打印】|关闭窗口|上一篇|下一篇|//是否显示)")
+# What may follow a 落款 date on its line: a contact in brackets, a footer link.
+_TRAILER = re.compile(r"[(（][^)）]*[)）]|附件下载|附件|打印|关闭|分享")
+_PERIOD_WORDS = re.compile(r"统计期限|统计时限|统计期间|统计时间|统计周期|统计截止|所列数据|统计数据|数据统计")
+_SENTENCE_SPLIT = re.compile(r"(?<=[。；;!?！？])")
+_PHONE = re.compile(r"(?<!\d)(?:0\d{2,3}\s*[-—–－]{1,2}\s*\d{7,8}|\(0\d{2,3}\)\s*\d{7,8}|1[3-9]\d{9}|0\d{9,11})(?!\d)")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+_ADDRESS = re.compile(r"(?:通信地址|通讯地址|联系地址|办公地址|地址)\s*[:：,，]?\s*([^，。;；,)）]{4,40})")
+_PLACE = re.compile(r"[省市区县镇乡路街道号楼室巷村]")
+_URL = re.compile(r"(?:https?://[^\s，。)）]+|www\.[A-Za-z0-9.\-]+)")
+_GOVERNMENT = re.compile(r"(人民政府|管委会|管理委员会|实验区|开发区|新区|高新区)$")
+_TOWNSHIP = re.compile(r"(乡|镇|街道|街道办事处)(人民政府)?$")
+
+
+@dataclass(frozen=True)
+class Heading:
+    key: str
+    title: str
+    numeral: str
+    offset: int
+
+
+def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") -> ParsedReport:
+    report = ParsedReport(source=text.source, format=text.format, encoding=text.encoding, content_hash=content_hash)
+    report.problems.extend(text.problems)
+    if not text.lines:
+        return report
+    lines = normalise_lines(text.lines)
+    report.lines = lines
+    _read_title(report, lines)
+    stream = build_stream(lines)
+    layout = _detect_layout(stream, layouts, report.report_year)
+    headings = find_sections(stream, layout)
+    body_end = _body_end(lines, stream, headings)
+    report.sections = _sections(headings, stream, body_end)
+    report.published = _published(lines, report.sections)
+    report.signed, report.signed_raw = _signed(lines, body_end, report)
+    _read_tables(report, stream, layout, layouts, headings)
+    report.snippets = _snippets(lines, stream, report.sections, body_end)
+    report.status = _status(report)
+    return report
+
+
+# Title and dates ----------------------------------------------------------------------------
+
+
+def _read_title(report: ParsedReport, lines: list[Line]) -> None:
+    previous = ""
+    for line in lines[:40]:
+        text = _TITLE_PREFIX.sub("", line.text)
+        m = _TITLE.search(text)
+        if m and "报告" in text and len(text) < 80:
+            agency = _clean_agency(m.group("pre")) or _clean_agency(m.group("post")) or _clean_agency(previous)
+            report.title, report.agency, report.report_year = text, agency, int(m.group("year"))
+            report.agency_kind = agency_kind(agency)
+            return
+        if text:
+            previous = text
+    report.problems.append("未找到报告标题（机关名称和年度）")
+
+
+def _clean_agency(text: str) -> str:
+    text = re.sub(r"[\s:：|]", "", text)
+    text = re.sub(r"^(关于|印发)", "", text)
+    return text if 2 <= len(text) <= 40 and not re.search(r"\d{4}", text) else ""
+
+
+def agency_kind(name: str) -> str:
+    if _TOWNSHIP.search(name):
+        return "township"
+    if _GOVERNMENT.search(name):
+        return "government"
+    return "department"
+
+
+def _date(y: int, m: int, d: int) -> dt.date | None:
+    try:
+        return dt.date(y, m, d)
+    except ValueError:
+        return None
+
+
+def _published(lines: list[Line], sections: list[Section]) -> dt.date | None:
+    limit = sections[0].line if sections else 30
+    for line in lines[: max(limit, 1) + 5]:
+        m = _PUBLISHED.search(line.text)
+        if m and "生成日期" not in line.text[: m.start() + 4]:
+            return _date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    return None
+
+
+def _signed(lines: list[Line], body_end: int, report: ParsedReport) -> tuple[dt.date | None, str]:
+    """The 落款 date: the last date in the last lines of the body, rebuilt when digits were lost."""
+    tail = [line for line in lines[:body_end] if line.text][-4:]
+    for line in reversed(tail):
+        window = line.text[-120:]
+        found = list(_DATE_CN.finditer(window))
+        if found and len(_TRAILER.sub("", window[found[-1].end() :]).strip()) <= 2:
+            m = found[-1]
+            return _date(int(m.group(1)), int(m.group(2)), int(m.group(3))), m.group(0)
+        m = _DIGITS_DATE.match(line.text)
+        if m:
+            return _rebuild_date(m.group(1), m.group(2), report), line.text
+    return None, ""
+
+
+def _rebuild_date(year: str, rest: str, report: ParsedReport) -> dt.date | None:
+    """"2023116" → 2023-01-16: the split of the lost 月/日 that fits the report year and publication."""
+    candidates = []
+    for cut in range(1, len(rest)):
+        date = _date(int(year), int(rest[:cut]), int(rest[cut:])) if rest[cut:][:1] != "0" or len(rest[cut:]) == 2 else None
+        if date is None:
+            continue
+        if report.report_year and date.year <= report.report_year:
+            continue
+        if report.published and date > report.published:
+            continue
+        candidates.append(date)
+    return candidates[0] if len(candidates) == 1 else None
+
+
+# Sections -----------------------------------------------------------------------------------
+
+
+def _cells(stream: Stream):
+    offset = 0
+    for i, piece in enumerate(stream.text.split(SEP)):
+        yield offset, piece.replace(ROW, ""), stream.piped[i] if i < len(stream.piped) else False
+        offset += len(piece) + 1
+
+
+def _keyword_hit(spec, text: str, near: int) -> bool:
+    for group in spec.keywords:
+        first = text.find(group[0])
+        if 0 <= first <= near and all(word in text for word in group):
+            return True
+    return False
+
+
+def find_sections(stream: Stream, layout: Layout) -> list[Heading]:
+    """The six section headings, by wording and in order; numerals as printed, never trusted."""
+    candidates: list[tuple[int, str, str, str]] = []  # offset, key, numeral, title
+    for offset, cell, piped in _cells(stream):
+        if piped or not cell:
+            continue
+        if len(cell) <= 45 and not cell.startswith("("):
+            m = _HEAD_NUMERAL.match(cell)
+            numeral = m.group("num") if m else ""
+            title = cell[len(numeral) :]
+            for spec in layout.sections:
+                if _keyword_hit(spec, title[:40], 20):
+                    candidates.append((offset, spec.key, numeral, title))
+                    break
+            continue
+        for m in _INLINE_NUMERAL.finditer(cell):
+            window = cell[m.end() : m.end() + 40]
+            for spec in layout.sections:
+                if _keyword_hit(spec, window[:30], 15):
+                    end = max(window.find("情况"), window.find("事项"))
+                    title = window[: end + 2] if end >= 0 else window[:20]
+                    candidates.append((offset + m.start(), spec.key, m.group(0), title))
+                    break
+    candidates.sort()
+    headings: list[Heading] = []
+    position = -1
+    for spec in layout.sections:
+        mine = [c for c in candidates if c[1] == spec.key and c[0] > position]
+        chinese = [c for c in mine if c[2][:1] in "一二三四五六七八九十"]
+        chosen = (chinese or mine)[:1]
+        if chosen:
+            offset, key, numeral, title = chosen[0]
+            headings.append(Heading(key, title, numeral.rstrip("、.)"), offset))
+            position = offset
+    return headings
+
+
+def _sections(headings: list[Heading], stream: Stream, body_end: int) -> list[Section]:
+    out = []
+    for i, h in enumerate(headings):
+        end = stream.line_at(headings[i + 1].offset) if i + 1 < len(headings) else body_end
+        out.append(Section(h.key, h.title, h.numeral, stream.line_at(h.offset), max(end, stream.line_at(h.offset))))
+    return out
+
+
+def _body_end(lines: list[Line], stream: Stream, headings: list[Heading]) -> int:
+    """The last line of the report body: footers (政策解读, 分享到, …) after the last section are chrome."""
+    start = stream.line_at(headings[-1].offset) if headings else 1
+    for line in lines[start:]:
+        if _FOOTER.match(line.text):
+            return line.no - 1
+    return len(lines)
+
+
+# Tables -------------------------------------------------------------------------------------
+
+
+def _detect_layout(stream: Stream, layouts: dict[str, Layout], year: int | None) -> Layout:
+    """The layout whose marker words the document prints most; ties go to the report year's."""
+
+    def score(layout: Layout) -> tuple[int, bool]:
+        hits = sum(1 for marker in layout.markers if compact(marker) in stream.text)
+        return hits, bool(year and layout.report_years.contains(year))
+
+    return max(layouts.values(), key=score)
+
+
+def _table_rows(name: str, layout: Layout, layouts: dict[str, Layout]) -> list[RowSpec]:
+    """The layout's rows, plus rows only other templates have (a mixed report prints some)."""
+    rows = list(layout.tables[name].rows)
+    keys = {r.key for r in rows}
+    if name == "active":
+        return rows
+    for other in layouts.values():
+        theirs = other.tables[name].rows
+        for i, row in enumerate(theirs):
+            if row.key in keys:
+                continue
+            before = theirs[i - 1].key if i else None
+            at = next((j + 1 for j, r in enumerate(rows) if r.key == before), len(rows))
+            rows.insert(at, row)
+            keys.add(row.key)
+    return rows
+
+
+def _read_tables(report: ParsedReport, stream: Stream, layout: Layout, layouts: dict[str, Layout], headings: list[Heading]) -> None:
+    heading_at = {h.key: h.offset for h in headings}
+    starts: dict[str, int] = {}
+    after = 0
+    for name in TABLE_ORDER:
+        found = [stream.text.find(compact(a), after) for a in layout.tables[name].anchors]
+        found = [f for f in found if f >= 0]
+        if name == "review_litigation" and heading_at.get(name, -1) >= after:
+            found.append(heading_at[name])
+        if found:
+            starts[name] = min(found)
+            after = starts[name] + 1
+    ends = sorted(set(starts.values()) | {h.offset for h in headings} | {len(stream.text)})
+    cells, notes, found_tables = [], [], []
+    for name, start in starts.items():
+        end = next(e for e in ends if e > start)
+        reader = TableReader(name, layout.tables[name], _table_rows(name, layout, layouts), stream)
+        table_cells = reader.read(start, end)
+        notes.extend(reader.notes)
+        if table_cells:
+            cells.extend(table_cells)
+            found_tables.append(name)
+    report.cells, report.table_notes, report.tables_found = cells, notes, tuple(found_tables)
+    report.template = _template(layout, layouts, {(c.table, c.row) for c in cells}) if found_tables else "unknown"
+
+
+def _template(layout: Layout, layouts: dict[str, Layout], rows: set[tuple[str, str]]) -> str:
+    """The detected layout, or `mixed` when the report prints rows only another template has."""
+    native = {(name, r.key) for name, t in layout.tables.items() for r in t.rows}
+    foreign = {
+        (name, r.key)
+        for other in layouts.values()
+        if other is not layout
+        for name, t in other.tables.items()
+        for r in t.rows
+    } - native
+    return "mixed" if rows & foreign else layout.template
+
+
+# Statements ---------------------------------------------------------------------------------
+
+
+def _section_of(sections: list[Section], line: int) -> str:
+    key = "preamble"
+    for s in sections:
+        if s.line <= line:
+            key = s.key
+    return key
+
+
+def sentences(lines: list[Line], body_end: int) -> list[tuple[int, str]]:
+    out = []
+    for line in lines[:body_end]:
+        if not line.text or line.text.startswith("|"):
+            continue
+        for sentence in _SENTENCE_SPLIT.split(line.text):
+            if sentence.strip():
+                out.append((line.no, sentence.strip()))
+    return out
+
+
+def _snippets(lines: list[Line], stream: Stream, sections: list[Section], body_end: int) -> list[Snippet]:
+    found: list[Snippet] = []
+    start = next((line.no for line in lines if _TITLE.search(line.text)), 1)
+    for no, sentence in sentences(lines, body_end):
+        if no < start:
+            continue
+        section = _section_of(sections, no)
+        found.append(Snippet("sentence", sentence, no, section))
+        if _PERIOD_WORDS.search(sentence):
+            found.append(Snippet("period", sentence, no, period_value(sentence)))
+        for m in _PHONE.finditer(sentence):
+            found.append(Snippet("phone", sentence, no, m.group(0)))
+        for m in _EMAIL.finditer(sentence):
+            found.append(Snippet("email", sentence, no, m.group(0)))
+        for m in _ADDRESS.finditer(sentence):
+            if _PLACE.search(m.group(1)):
+                found.append(Snippet("address", sentence, no, m.group(1)))
+        for m in _URL.finditer(sentence):
+            found.append(Snippet("url", sentence, no, m.group(0)))
+    return found
+
+
+_PERIOD_DATES = re.compile(
+    r"(?P<y1>\d{4})\s*年\s*(?P<m1>\d{1,2})\s*月\s*(?:(?P<d1>\d{1,2})\s*日)?"
+    r".{0,6}?(?:至|到|—|-|~)\s*(?:(?P<y2>\d{4})\s*年)?\s*(?P<m2>\d{1,2})\s*月\s*(?:(?P<d2>\d{1,2})\s*日)?"
+)
+_YEAR_ONLY = re.compile(r"(\d{4})\s*年(?:度|全年)")
+
+
+def period_value(sentence: str) -> str:
+    """`2023-01-01/2023-12-31` read from a period statement; `unreadable` when its dates are broken."""
+    m = _PERIOD_DATES.search(sentence)
+    if m:
+        y1, y2 = int(m.group("y1")), int(m.group("y2") or m.group("y1"))
+        start = _date(y1, int(m.group("m1")), int(m.group("d1") or 1))
+        m2 = int(m.group("m2"))
+        last = 31 if m2 == 12 else 28
+        end = _date(y2, m2, int(m.group("d2") or last))
+        if start and end:
+            return f"{start.isoformat()}/{end.isoformat()}"
+    m = _YEAR_ONLY.search(sentence)
+    if m and "统计" in sentence:
+        return f"{m.group(1)}-01-01/{m.group(1)}-12-31"
+    return "unreadable"
+
+
+def _status(report: ParsedReport) -> str:
+    if not report.lines or not report.title and not report.tables_found and not report.sections:
+        return "failed"
+    complete = len(report.tables_found) == len(TABLE_ORDER) and len(report.sections) == 6
+    return "parsed" if complete and report.title else "partial"

@@ -1,0 +1,263 @@
+"""Read the three standard tables out of the stream, driven by the template layout.
+
+A table region is cut into label and value tokens. Labels are matched to the layout's rows in
+order (a label may only move forward through the rows); the values that follow a row's label,
+up to the next label, are that row's printed items, which `digits.read_row` turns into cells.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from audits.digits import RowShape, RowValues, read_row, settle
+from audits.layouts import RowSpec, TableSpec
+from audits.model import Cell, TableNote
+from audits.stream import ROW, SEP, Stream
+
+_VALUE_RUN = re.compile(r"((?:[+\-−]|增|减)?\d[\d.,]*(?: (?:[+\-−]|增|减)?\d[\d.,]*)*(?:万元|元)?)")
+_UNIT = re.compile(r"[年月日件条个次人项%％起宗]")
+_DASH = re.compile(r"^[—\-/－–─]+$")
+_BLANK_WORDS = {"无", "/", "-", "—", "——", "－", "–"}
+
+
+@dataclass
+class Token:
+    kind: str  # label | value | blank | rowend
+    text: str
+    offset: int
+
+
+@dataclass
+class RowRead:
+    spec: RowSpec
+    offset: int
+    items: list[str | None] = field(default_factory=list)
+    raw_items: list[str] = field(default_factory=list)
+    piped: bool = False
+
+
+def tokenize(stream: Stream, start: int, end: int) -> list[Token]:
+    tokens: list[Token] = []
+    offset = start
+    for piece in stream.text[start:end].split(SEP):
+        here = offset
+        offset += len(piece) + 1
+        rowend = piece.endswith(ROW)
+        piece = piece.replace(ROW, "")
+        if not piece or piece in _BLANK_WORDS or _DASH.match(piece):
+            tokens.append(Token("blank", piece, here))
+        else:
+            tokens.extend(_split_piece(piece, here))
+        if rowend:
+            tokens.append(Token("rowend", "", here))
+    return tokens
+
+
+def _split_piece(piece: str, offset: int) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    for i, part in enumerate(_VALUE_RUN.split(piece)):
+        if part:
+            kind = "value" if i % 2 else "label"
+            following = piece[pos + len(part) : pos + len(part) + 1]
+            if kind == "value" and _UNIT.match(following):
+                kind = "label"  # "2022年", "3件": a number in a sentence, not a cell
+            if kind == "label" and tokens and tokens[-1].kind == "label":
+                tokens[-1].text += part.strip()
+            else:
+                tokens.append(Token(kind, part.strip(), offset + pos))
+        pos += len(part)
+    return tokens
+
+
+class TableReader:
+    """Reads one table of one report."""
+
+    def __init__(self, name: str, spec: TableSpec, rows: list[RowSpec], stream: Stream):
+        self.name, self.spec, self.rows, self.stream = name, spec, rows, stream
+        self._native = {row.key for row in spec.rows}
+        self.notes: list[TableNote] = []
+        self._headers = sorted({_c(h) for h in spec.headers}, key=len, reverse=True)
+        self._groups = [(g.key, sorted({_c(v) for v in g.labels}, key=len, reverse=True)) for g in spec.groups]
+
+    # Read ----------------------------------------------------------------------------------
+
+    def read(self, start: int, end: int) -> list[Cell]:
+        tokens = _detach_numerals(tokenize(self.stream, start, end), self.rows)
+        if self.spec.single_line:
+            return self._read_single_line(tokens)
+        return self._read_rows(tokens)
+
+    def _read_rows(self, tokens: list[Token]) -> list[Cell]:
+        reads: list[RowRead] = []
+        current: RowRead | None = None
+        last_index = -1
+        pending_numeral = ""
+        queue = list(tokens)
+        while queue:
+            token = queue.pop(0)
+            if token.kind == "label":
+                if re.fullmatch(r"\d{1,2}\.", token.text):
+                    pending_numeral = token.text[:-1]
+                    continue
+                index, rest = self._match_row(token.text, last_index, pending_numeral)
+                pending_numeral = ""
+                if rest:  # "3.其他(七)总计": a short exact label run into the next one
+                    queue.insert(0, Token("label", rest, token.offset + len(token.text) - len(rest)))
+                if index is not None:
+                    current = RowRead(self.rows[index], token.offset)
+                    reads.append(current)
+                    last_index = index
+                elif self._is_extra_row(token.text):
+                    self._note("extra_row", "", f"表中另有“{token.text}”行，已识别，不作为单元格", token.offset)
+                    current = None
+                elif current is not None and current.items and not self._is_header_or_group(token.text):
+                    current = None  # unknown text after the values: the row is over
+            elif token.kind in ("value", "blank") and current is not None:
+                if token.kind == "blank":
+                    current.items.append(None)
+                    current.raw_items.append(token.text)
+                else:
+                    for chunk in token.text.split(" "):
+                        current.items.append(chunk)
+                        current.raw_items.append(chunk)
+            elif token.kind == "rowend" and current is not None:
+                current.piped = True
+        return self._cells(reads)
+
+    def _read_single_line(self, tokens: list[Token]) -> list[Cell]:
+        """Table 四: one printed row after the header carries all three blocks."""
+        items: list[str | None] = []
+        first = tokens[0].offset if tokens else 0
+        for token in tokens:
+            if token.kind == "label":
+                if items and any(x is not None for x in items):
+                    break  # text after the values ends the table
+                items, first = [], token.offset
+            elif token.kind == "blank":
+                items.append(None)
+            elif token.kind == "value" and not re.fullmatch(r"\d{1,2}\.", token.text):
+                items.extend(token.text.split(" "))
+                first = first or token.offset
+        if not any(x is not None for x in items):
+            return []
+        cols = self.spec.cols
+        shape = RowShape(
+            n=len(cols) * len(self.rows),
+            blocks=tuple(
+                (tuple(b * len(cols) + cols.index(p) for p in self.spec.row_sum.parts), b * len(cols) + cols.index(self.spec.row_sum.total))
+                for b in range(len(self.rows))
+            )
+            if self.spec.row_sum
+            else (),
+        )
+        values = read_row(items, shape)
+        line = self.stream.line_at(first)
+        if values.note:
+            self._note("split", "", values.note, first)
+        cells = []
+        for b, row in enumerate(self.rows):
+            for c, col in enumerate(cols):
+                i = b * len(cols) + c
+                cells.append(Cell(self.name, row.key, col, values.values[i], values.raws[i], values.flags[i], line))
+        return cells
+
+    # Match ---------------------------------------------------------------------------------
+
+    def _match_row(self, label: str, last_index: int, numeral: str) -> tuple[int | None, str]:
+        """The row a label names (the variant ending latest in it, only moving forward), and any
+        text after an exact label that belongs to the next row."""
+        best: tuple[int, int, int] | None = None  # (end position, key length, -row index)
+        for index in range(last_index + 1, len(self.rows)):
+            row = self.rows[index]
+            for key in row.keys:
+                if row.exact:
+                    if numeral == row.numeral and label.startswith(key) and label != key:
+                        return index, label[len(key) :]
+                    ok = label == key and (numeral == row.numeral or index == last_index + 1)
+                    pos = len(label) if ok else -1
+                else:
+                    pos = label.rfind(key)
+                    pos = pos + len(key) if pos >= 0 else -1
+                if pos >= 0:
+                    candidate = (pos, len(key), -index)
+                    if best is None or candidate > best:
+                        best = candidate
+                    break
+        return (None if best is None else -best[2]), ""
+
+    def _attested(self, row: RowSpec) -> set[float]:
+        """Counts the narrative states next to the row's label ("制发行政规范性文件15件")."""
+        numbers: set[float] = set()
+        key = row.keys[-1]  # the shortest variant: 规范性文件, 规章, 行政许可
+        for sentence in re.split(r"[。;；]", self.stream.text):
+            if key in sentence and SEP not in sentence[:200]:
+                numbers.update(float(n) for n in re.findall(r"(\d+)件", sentence))
+        return numbers
+
+    def _is_header_or_group(self, label: str) -> bool:
+        return any(h in label for h in self._headers) or any(v in label for _, vs in self._groups for v in vs)
+
+    def _is_extra_row(self, label: str) -> bool:
+        return any(label.endswith(_c(x)) or label == _c(x) for x in self.spec.extra_rows)
+
+    # Cells ---------------------------------------------------------------------------------
+
+    def _cells(self, reads: list[RowRead]) -> list[Cell]:
+        cells: list[Cell] = []
+        for read in reads:
+            cols = self.spec.row_cols(read.spec)
+            if not read.items and read.spec.key not in self._native:
+                continue  # another template's row printed without values: a group heading here
+            shape = RowShape(
+                n=len(cols),
+                blocks=self._row_blocks(cols),
+                decimal=frozenset(cols.index(c) for c in read.spec.decimal),
+                signed=frozenset(cols.index(c) for c in read.spec.signed),
+            )
+            values = read_row(read.items, shape)
+            if values.alternatives and not shape.blocks:
+                settled = settle(values.alternatives, self._attested(read.spec), shape)
+                if settled is not None:
+                    values = RowValues(settled.values, settled.raws, settled.flags, values.note + "；已由正文中的数字确定")
+            if values.note:
+                self._note("split", read.spec.key, values.note, read.offset)
+            line = self.stream.line_at(read.offset)
+            for i, col in enumerate(cols):
+                cells.append(Cell(self.name, read.spec.key, col, values.values[i], values.raws[i], values.flags[i], line))
+        return cells
+
+    def _row_blocks(self, cols: list[str]) -> tuple[tuple[tuple[int, ...], int], ...]:
+        rs = self.spec.row_sum
+        if not rs or not set(rs.parts + [rs.total]) <= set(cols):
+            return ()
+        return ((tuple(cols.index(p) for p in rs.parts), cols.index(rs.total)),)
+
+    def _note(self, kind: str, row: str, detail: str, offset: int) -> None:
+        self.notes.append(TableNote(self.name, row, kind, detail, self.stream.line_at(offset)))
+
+
+def _c(text: str) -> str:
+    from audits.normalize import compact
+
+    return compact(text)
+
+
+def _detach_numerals(tokens: list[Token], rows: list[RowSpec]) -> list[Token]:
+    """`…502.没有现成信息…`: the "2." that sticks to a value run is the next label's numeral."""
+    numbered = {row.numeral for row in rows if row.numeral}
+    out: list[Token] = []
+    for i, token in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if token.kind == "value" and nxt is not None and nxt.kind == "label" and nxt.offset == token.offset + len(token.text):
+            numeral = next((n for n in numbered if token.text.endswith(n + ".")), None)
+            if numeral is not None:
+                cut = len(token.text) - len(numeral) - 1
+                head = token.text[:cut].rstrip()
+                if head:
+                    out.append(Token("value", head, token.offset))
+                out.append(Token("label", numeral + ".", token.offset + cut))
+                continue
+        out.append(token)
+    return out
