@@ -25,7 +25,6 @@ class RowShape:
 
     n: int
     blocks: tuple[tuple[tuple[int, ...], int], ...] = ()  # ((part indices), total index)
-    decimal: frozenset[int] = frozenset()
     signed: frozenset[int] = frozenset()
 
 
@@ -48,7 +47,7 @@ def settle(alternatives: tuple[tuple[Item, ...], ...], attested: set[float], sha
     return RowValues(row.values, row.raws, row.flags)
 
 
-def parse_number(text: str, *, decimal: bool = True, signed: bool = False) -> float | None:
+def parse_number(text: str, *, signed: bool = False) -> float | None:
     text = re.sub(r"万?元$", "", text.replace(",", "").replace("−", "-"))
     m = _NUMBER.match(text)
     if not m:
@@ -57,8 +56,6 @@ def parse_number(text: str, *, decimal: bool = True, signed: bool = False) -> fl
     if sign and not signed and sign != "+":
         return None
     value = float(m.group("num"))
-    if "." in m.group("num") and not decimal:
-        return None
     return -value if sign in ("-", "减") else value
 
 
@@ -85,7 +82,7 @@ def _trim_blanks(items: list[Item], n: int) -> list[Item]:
 def _cell(item: Item, index: int, shape: RowShape) -> tuple[float | None, str, str]:
     if item is None:
         return None, "", "blank"
-    value = parse_number(item, decimal=index in shape.decimal or "." not in item, signed=index in shape.signed)
+    value = parse_number(item, signed=index in shape.signed)
     if value is None:
         return None, item, "unreadable"
     return value, item, ""

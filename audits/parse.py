@@ -66,6 +66,8 @@ def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") 
     _read_tables(report, stream, layout, layouts, headings)
     report.snippets = _snippets(lines, stream, report.sections, body_end)
     report.status = _status(report)
+    if report.status == "failed":
+        report.problems = ["未识别为政府信息公开工作年度报告（没有找到报告标题、六个部分的标题或统计表）"]
     return report
 
 

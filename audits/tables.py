@@ -16,6 +16,7 @@ from audits.model import Cell, TableNote
 from audits.stream import ROW, SEP, Stream
 
 _VALUE_RUN = re.compile(r"((?:[+\-−]|增|减)?\d[\d.,]*(?: (?:[+\-−]|增|减)?\d[\d.,]*)*(?:万元|元)?)")
+_QUALIFIER = re.compile(r"[约共计件个条余多近超过左右起宗项次人]{1,3}")
 _UNIT = re.compile(r"[年月日件条个次人项%％起宗]")
 _DASH = re.compile(r"^[—\-/－–─]+$")
 _BLANK_WORDS = {"无", "/", "-", "—", "——", "－", "–"}
@@ -55,6 +56,10 @@ def tokenize(stream: Stream, start: int, end: int) -> list[Token]:
 
 
 def _split_piece(piece: str, offset: int) -> list[Token]:
+    parts = _VALUE_RUN.split(piece)
+    words = "".join(parts[0::2])
+    if len(parts) == 3 and _QUALIFIER.fullmatch(words):
+        return [Token("value", piece, offset)]  # "约35", "35件": a cell that is not a number
     tokens: list[Token] = []
     pos = 0
     for i, part in enumerate(_VALUE_RUN.split(piece)):
@@ -213,7 +218,6 @@ class TableReader:
             shape = RowShape(
                 n=len(cols),
                 blocks=self._row_blocks(cols),
-                decimal=frozenset(cols.index(c) for c in read.spec.decimal),
                 signed=frozenset(cols.index(c) for c in read.spec.signed),
             )
             values = read_row(read.items, shape)

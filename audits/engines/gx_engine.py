@@ -364,8 +364,10 @@ def _enumeration_gap(part: pl.DataFrame) -> tuple[str, int] | None:
 def _signoff(rule, frames, docs, book) -> Measure:
     frame = docs.filter(pl.col("status") != "failed").select(
         "source",
-        pl.col("signed").is_not_null().cast(pl.Int8).alias("value"),
-        pl.when(pl.col("signed_raw") != "")
+        (pl.col("signed").is_not_null() & pl.col("signed_raw").str.contains("年")).cast(pl.Int8).alias("value"),
+        pl.when(pl.col("signed").is_not_null())
+        .then(pl.format("落款日期印为“{}”，年月日字样丢失，推定为 {}", pl.col("signed_raw"), pl.col("signed")))
+        .when(pl.col("signed_raw") != "")
         .then(pl.format("落款日期印为“{}”，无法还原为日期", pl.col("signed_raw")))
         .otherwise(pl.lit("报告末尾未见落款（机关名称和日期）"))
         .alias("evidence"),
