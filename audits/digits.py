@@ -24,6 +24,7 @@ class RowShape:
     """What a row's values must look like: `n` cells in blocks that each sum to their last cell."""
 
     n: int
+    decimal: frozenset[int] = frozenset()  # cells that may hold a decimal point (万元 amounts)
     blocks: tuple[tuple[tuple[int, ...], int], ...] = ()  # ((part indices), total index)
     signed: frozenset[int] = frozenset()
 
@@ -118,7 +119,7 @@ def _consistent(values: list[float], shape: RowShape) -> bool:
 
 def _split(items: list[Item], shape: RowShape) -> RowValues:
     printed = " ".join(x if x is not None else "□" for x in items)
-    readings = list(_readings(items, shape.n, shape))
+    readings = [r for r in _readings(items, shape.n, shape) if _decimals_fit(r, shape)]
     if not readings:
         return _fallback(items, shape, printed)
     good = [r for r in readings if _consistent([_num(x) for x in r], shape)]
@@ -137,6 +138,10 @@ def _split(items: list[Item], shape: RowShape) -> RowValues:
     failing = _failing_cells(best, shape)
     flags = ["inconsistent" if f == "" and i in failing else f for i, f in enumerate(row.flags)]
     return RowValues(row.values, row.raws, flags, f"连写数字无论如何拆分都不符合勾稽关系: {printed}")
+
+
+def _decimals_fit(reading: list[Item], shape: RowShape) -> bool:
+    return all(x is None or "." not in x or i in shape.decimal for i, x in enumerate(reading))
 
 
 def _failing_cells(reading: list[Item], shape: RowShape) -> set[int]:

@@ -26,6 +26,9 @@ NOT_DOCUMENT_SUFFIXES = {
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-]+)""", re.I)
 _HTML_SNIFF = re.compile(r"<\s*(html|body|table|p|div|meta|head|!doctype)\b", re.I)
+# Bytes that text in any encoding we read never holds: C0 controls other than \t \n \v \f \r and ESC.
+# Random or compressed bytes hold them at about one byte in ten, NULs or not.
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,14 @@ def read_document(path: Path, limits: Limits = Limits()) -> tuple[SourceText, by
 
 
 def read_bytes(source: str, data: bytes, limits: Limits = Limits()) -> SourceText:
+    text = _read_bytes(source, data, limits)
+    if not text.problems and not any(line.replace("\ufeff", "").strip() for line in text.lines):
+        # A BOM alone, a page of scripts, an empty <body>: nothing to read, and the finding must say so.
+        return _failed(source, "文件没有可读的文字内容", text.format)
+    return text
+
+
+def _read_bytes(source: str, data: bytes, limits: Limits) -> SourceText:
     if not data.strip():
         return _failed(source, "文件为空")
     kind = sniff(data)
@@ -104,7 +115,7 @@ def sniff(data: bytes) -> str:
     if head.startswith(_IMAGE_MAGIC):
         return "image"
     sample = data[:4096]
-    if sample.count(b"\x00") > len(sample) // 20 and not sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if len(_CONTROL_BYTES.findall(sample)) > len(sample) // 20 and not sample.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "binary"
     if re.search(rb"<\s*(html|body|table|!doctype)\b", sample, re.I):
         return "html"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +79,7 @@ class FindingView:
     explanation: str
     basis: str
     line: int | None
-    quote: str  # the line quoted, when the finding points at one
+    quote: dict  # the line it points at: {before, mark, after}, the sentence the evidence quotes marked
     tables: list[TableView] = field(default_factory=list)
     outline: list[dict] = field(default_factory=list)
     fingerprint: str = ""
@@ -154,7 +155,7 @@ def render_all(frames: Frames, findings: pl.DataFrame, book: Rulebook, out: Path
     needed = set(findings.filter(pl.col("line").is_not_null())["source"].to_list()) if not findings.is_empty() else set()
     if needed:
         for (source,), part in frames.lines.filter(pl.col("source").is_in(list(needed))).group_by("source"):
-            lines_by[source] = dict(zip(part["no"].to_list(), part["raw"].to_list()))
+            lines_by[source] = dict(zip(part["no"].to_list(), part["text"].to_list()))
     pages, index_rows = [], []
     for (agency,), group in docs.sort("report_year").group_by("agency_group", maintain_order=True):
         name = page_name(agency)
@@ -236,7 +237,7 @@ def _finding_view(f: dict, rule: Rule, doc, cells, sections, lines: dict, book: 
         explanation=rule.explanation,
         basis=rule.basis,
         line=f.get("line"),
-        quote=lines.get(f["line"], "").strip()[:400] if f.get("line") else "",
+        quote=_quote(lines.get(f["line"], ""), f["evidence"] or "") if f.get("line") else {},
         tables=[_table_view(t, doc["template"], cells, set(keys), book) for t in tables] if cells is not None else [],
         fingerprint=f.get("fingerprint") or "",
         state=f.get("state") or "",
@@ -245,6 +246,38 @@ def _finding_view(f: dict, rule: Rule, doc, cells, sections, lines: dict, book: 
     if rule.category == "mandatory_section" and sections is not None and rule.id.startswith("SEC"):
         view.outline = [{"numeral": s["numeral"] or "（无序号）", "title": s["title"], "line": s["line"]} for s in sections.sort("position").iter_rows(named=True)]
     return view
+
+
+QUOTE_MAX = 400  # characters of a line shown around the sentence a finding quotes
+_QUOTED = re.compile(r"第\s*\d+\s*行[^：“]*：“")
+
+
+def _quote(text: str, evidence: str) -> dict:
+    """The normalised line (the text the rules read), cut to QUOTE_MAX characters around the sentence
+    the evidence quotes (`第N行：“…”`), which is marked; an empty dict when the line is empty."""
+    text = text.strip()
+    if not text:
+        return {}
+    mark, start = "", -1
+    found = _QUOTED.search(evidence)
+    if found:
+        rest = evidence[found.end():]
+        # the sentence may hold quotes of its own: take the longest “…” span that occurs in the line
+        for end in sorted((i for i, ch in enumerate(rest) if ch == "”"), reverse=True):
+            if rest[:end] and rest[:end] in text:
+                mark, start = rest[:end], text.index(rest[:end])
+                break
+    if start < 0:
+        cut = text[:QUOTE_MAX]
+        return {"before": cut + ("…" if len(text) > QUOTE_MAX else ""), "mark": "", "after": ""}
+    mark = mark[:QUOTE_MAX]
+    lo = max(min(start - (QUOTE_MAX - len(mark)) // 2, len(text) - QUOTE_MAX), 0)
+    hi = min(lo + QUOTE_MAX, len(text))
+    return {
+        "before": ("…" if lo else "") + text[lo:start],
+        "mark": mark,
+        "after": text[start + len(mark):hi] + ("…" if hi < len(text) else ""),
+    }
 
 
 def _table_view(table: str, template: str, cells: pl.DataFrame, hits: set[str], book: Rulebook) -> TableView:

@@ -217,6 +217,7 @@ class TableReader:
                 continue  # another template's row printed without values: a group heading here
             shape = RowShape(
                 n=len(cols),
+                decimal=frozenset(cols.index(c) for c in read.spec.decimal),
                 blocks=self._row_blocks(cols),
                 signed=frozenset(cols.index(c) for c in read.spec.signed),
             )

@@ -392,8 +392,9 @@ def _claim(rule: Rule, frames: Frames, docs: pl.DataFrame) -> Measure:
     wanted = frames.cells.filter(
         pl.any_horizontal([(pl.col("table") == t) & (pl.col("row") == r) & (pl.col("col") == col) for t, r, col in figure_parts])
     )
-    figures = wanted.group_by("source").agg(pl.col("value").fill_null(0).sum().alias("figure"), pl.len().alias("n_cells"))
-    s = s.join(figures.filter(pl.col("n_cells") == len(figure_parts)), on="source", how="inner")
+    # A figure with a blank cell is unknown, not zero: such a claim is not judged.
+    figures = wanted.group_by("source").agg(pl.col("value").sum().alias("figure"), pl.len().alias("n_cells"), pl.col("value").null_count().alias("blanks"))
+    s = s.join(figures.filter((pl.col("n_cells") == len(figure_parts)) & (pl.col("blanks") == 0)), on="source", how="inner")
     scope = pl.col("text").str.contains("|".join(map(re.escape, c.scope_words))) if c.scope_words else pl.lit(False)
     value = pl.col("claimed") - pl.col("figure") if c.compare == "equal" else pl.min_horizontal(pl.col("claimed") - pl.col("figure"), pl.lit(0))
     frame = s.select(

@@ -121,9 +121,11 @@ def _identity_finding(rule: Rule, row: dict, each: str, table: str, leaves: list
     arithmetic = _arithmetic(rule.check.expr, row)
     parts = [f"{key(n)}={number(row.get(f'v:{n}'))}" for n in involved]
     evidence = f"{arithmetic}；" + "，".join(parts)
-    if any(f == "blank" for f in flags.values()):
-        evidence += "；空白单元格按 0 计算"
     severity = None
+    if any(f == "blank" for f in flags.values()):
+        # NOTE: the failure may be no more than an unfilled cell; a person must look.
+        severity = "warning"
+        evidence += "；空白单元格按 0 计算（结论含推定）"
     if any(f == "ambiguous" for f in flags.values()):
         severity = "warning"
         evidence += "；所涉单元格由连写数字拆分而来，存在多种拆分，结论待人工核实"
