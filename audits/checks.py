@@ -33,6 +33,21 @@ class IdentityCheck(_Check):
     tolerance: float = 0.0
 
 
+class CrossYearCheck(_Check):
+    """An identity between a report and the same agency's report of the year before.
+
+    Names prefixed `prev_` are last year's cells, e.g. `carried_over = prev_carried_forward`. Last
+    year's report comes from the batch or from the results store of earlier runs.
+    """
+
+    kind: Literal["cross_year"]
+    table: str
+    for_each: Literal["col", "row"]
+    expr: str
+    rows: list[str] = Field(default_factory=list)
+    tolerance: float = 0.0
+
+
 class ValueDomainCheck(_Check):
     """Every value of a table is ≥ `min` and an integer, except the layout's decimal and signed columns."""
 
@@ -159,6 +174,7 @@ class SignoffCheck(_Check):
 Check = Annotated[
     Union[
         IdentityCheck,
+        CrossYearCheck,
         ValueDomainCheck,
         CompletenessCheck,
         CellConditionCheck,
@@ -181,6 +197,7 @@ Check = Annotated[
 # The one place that says which engine runs a kind. A test asserts every kind is here once.
 ENGINE_OF: dict[str, str] = {
     "identity": "pandera",
+    "cross_year": "pandera",
     "value_domain": "pandera",
     "completeness": "pandera",
     "cell_condition": "pandera",

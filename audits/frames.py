@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from audits.identity import agency_key
 from audits.model import ParsedReport
 
 DOCUMENT_SCHEMA = {
@@ -13,6 +14,7 @@ DOCUMENT_SCHEMA = {
     "agency": pl.Utf8,
     "report_year": pl.Int32,
     "published": pl.Date,
+    "agency_id": pl.Utf8,
     "template": pl.Utf8,
     "status": pl.Utf8,
     "agency_kind": pl.Utf8,
@@ -70,6 +72,7 @@ def build_frames(reports: list[ParsedReport]) -> Frames:
                 "agency": r.agency,
                 "report_year": r.report_year,
                 "published": r.published,
+                "agency_id": agency_key(r.agency),
                 "template": r.template,
                 "status": r.status,
                 "agency_kind": r.agency_kind,

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from audits.checks import Check, ClaimCheck, IdentityCheck, LexiconCheck
+from audits.checks import Check, ClaimCheck, CrossYearCheck, IdentityCheck, LexiconCheck
 from audits.layouts import Layout, load_layouts
 from audits.yamlio import YamlFileError, position, read_yaml, validate
 
@@ -117,7 +117,7 @@ def _check_semantics(rule: Rule, layouts: dict[str, Layout], path: Path, node) -
 
     check = rule.check
     tables = {name for layout in layouts.values() for name in layout.tables}
-    if isinstance(check, IdentityCheck):
+    if isinstance(check, (IdentityCheck, CrossYearCheck)):
         if check.table not in tables:
             fail(f"未知的表 {check.table}", "table")
         try:

@@ -7,7 +7,7 @@ A case is one of:
   report: seeds/….txt       a real report under ../shared
   (neither)                 a report that is only the cells given
 and may add `doc:` (document fields to override) and `cells:` (table → row → col → value; null is
-a blank cell) on top.
+a blank cell) on top, and `previous:` (a case of the same form) for last year's report.
 """
 
 from __future__ import annotations
@@ -22,6 +22,16 @@ from tests.conftest import LAYOUTS, ROOT, SHARED
 
 DATA = ROOT / "tests" / "data"
 CASES = ROOT / "tests" / "cases"
+
+
+def build_reports(case: dict) -> list[ParsedReport]:
+    """The case's report, after the `previous:` year's report when the case has one."""
+    reports = [build_report(case)]
+    if "previous" in case:
+        earlier = build_report(case["previous"])
+        earlier.source += "#previous"
+        reports.insert(0, earlier)
+    return reports
 
 
 def build_report(case: dict) -> ParsedReport:

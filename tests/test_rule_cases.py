@@ -13,7 +13,7 @@ from audits.engines import run_rules
 from audits.frames import build_frames
 from audits.rulebook import Rulebook, load_rulebook
 from tests.conftest import ROOT, need_shared
-from tests.rule_cases import build_report, case_files
+from tests.rule_cases import build_reports, case_files
 
 BOOK = load_rulebook(ROOT / "rules")
 
@@ -25,8 +25,8 @@ def _cases():
             yield pytest.param(doc["rule"], case, id=f"{doc['rule']}::{name}")
 
 
-def _run(rules, report):
-    return run_rules(Rulebook(rules, BOOK.layouts, BOOK.folder), build_frames([report]))
+def _run(rules, reports):
+    return run_rules(Rulebook(rules, BOOK.layouts, BOOK.folder), build_frames(reports))
 
 
 def _matches(found, want: dict) -> bool:
@@ -42,8 +42,10 @@ def _matches(found, want: dict) -> bool:
 def test_rule_case(rule_id, case):
     if "report" in case:
         need_shared()
-    report = build_report(case)
-    findings = _run([BOOK.by_id(rule_id)], report)
+    if "report" in case.get("previous", {}):
+        need_shared()
+    reports = build_reports(case)
+    findings = _run([BOOK.by_id(rule_id)], reports)
     want = case.get("findings", [])
     assert len(findings) == len(want), [f"{f.severity} {f.message} | {f.evidence}" for f in findings]
     unmatched = list(findings)
@@ -52,5 +54,6 @@ def test_rule_case(rule_id, case):
         assert hit is not None, f"no finding like {w} in {[(f.severity, f.message, f.evidence, f.cells) for f in unmatched]}"
         unmatched.remove(hit)
     if "base" in case:
-        others = [f"{f.rule_id}: {f.message}" for f in _run(BOOK.rules, report) if f.rule_id != rule_id]
+        main = reports[-1].source
+        others = [f"{f.rule_id}: {f.message}" for f in _run(BOOK.rules, reports) if f.rule_id != rule_id and f.source == main]
         assert not others, f"the case fails for more than one reason: {others}"

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
+
 from audits.checks import ENGINE_OF
 from audits.frames import Frames
 from audits.model import Finding
 from audits.rulebook import Rulebook
 
 
-def run_rules(book: Rulebook, frames: Frames, out: Path | None = None) -> list[Finding]:
-    """Every rule once, over the frames of the whole batch."""
+def run_rules(book: Rulebook, frames: Frames, out: Path | None = None, history: pl.DataFrame | None = None) -> list[Finding]:
+    """Every rule once, over the frames of the whole batch (and earlier runs' cells for cross-year rules)."""
     from audits.engines import gx_engine, pandera_engine
 
     by_engine: dict[str, list] = {"pandera": [], "great_expectations": []}
     for rule in book.rules:
         by_engine[ENGINE_OF[rule.check.kind]].append(rule)
-    findings = pandera_engine.run(by_engine["pandera"], frames, book)
+    findings = pandera_engine.run(by_engine["pandera"], frames, book, history)
     findings += gx_engine.run(by_engine["great_expectations"], frames, book, out)
     return findings

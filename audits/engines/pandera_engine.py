@@ -13,7 +13,7 @@ from collections import defaultdict
 import pandera.polars as pa
 import polars as pl
 
-from audits.checks import CellConditionCheck, CompletenessCheck, IdentityCheck, ValueDomainCheck
+from audits.checks import CellConditionCheck, CompletenessCheck, CrossYearCheck, IdentityCheck, ValueDomainCheck
 from audits.engines.base import finding, number
 from audits.frames import Frames
 from audits.model import Finding
@@ -22,15 +22,19 @@ from audits.rulebook import Rule, Rulebook, applies_expr, identity_names, identi
 LEAVES = "leaves"
 
 
-def run(rules: list[Rule], frames: Frames, book: Rulebook) -> list[Finding]:
-    docs = frames.documents.select("source", "agency", "report_year", "template", "agency_kind", "status")
+def run(rules: list[Rule], frames: Frames, book: Rulebook, history: pl.DataFrame | None = None) -> list[Finding]:
+    """All pandera kinds; `history` holds earlier runs' cells (agency_id, report_year, table, row, col, value, flag)."""
+    docs = frames.documents.select("source", "agency", "agency_id", "report_year", "template", "agency_kind", "status")
     findings: list[Finding] = []
-    groups: dict[tuple[str, str], list[Rule]] = defaultdict(list)
+    groups: dict[tuple[str, str, bool], list[Rule]] = defaultdict(list)
     for rule in rules:
-        if isinstance(rule.check, IdentityCheck):
-            groups[(rule.check.table, rule.check.for_each)].append(rule)
-    for (table, for_each), group in groups.items():
-        findings += _identities(group, table, for_each, frames, docs, book)
+        if isinstance(rule.check, (IdentityCheck, CrossYearCheck)):
+            groups[(rule.check.table, rule.check.for_each, isinstance(rule.check, CrossYearCheck))].append(rule)
+    for (table, for_each, across_years), group in groups.items():
+        if across_years:
+            findings += _cross_year(group, table, for_each, frames, docs, history)
+        else:
+            findings += _identities(group, table, for_each, frames, docs, book)
     cell_rules = [r for r in rules if isinstance(r.check, (ValueDomainCheck, CellConditionCheck))]
     cell_rules += [r for r in rules if isinstance(r.check, CompletenessCheck) and r.check.target not in ("table", "row")]
     if cell_rules:
@@ -67,17 +71,10 @@ def _identities(rules: list[Rule], table: str, for_each: str, frames: Frames, do
     if cells.is_empty():
         return []
     each, across = ("col", "row") if for_each == "col" else ("row", "col")
-    index = ["source", each]
-    values = cells.pivot(on=across, index=index, values="value", aggregate_function="first")
-    flags = cells.with_columns(pl.col("flag").fill_null("")).pivot(on=across, index=index, values="flag", aggregate_function="first")
     names = sorted(set(cells[across].unique().to_list()))
     uses_leaves = any(LEAVES in identity_names(r.check.expr) for r in rules)
     leaves = sorted({r.key for layout in book.layouts.values() for r in layout.tables[table].rows if r.leaf}) if uses_leaves else []
-    wide = (
-        values.rename({n: f"v:{n}" for n in names})
-        .join(flags.rename({n: f"f:{n}" for n in names}), on=index, how="left")
-        .join(docs, on="source", how="left")
-    )
+    wide = _pivot(cells, ["source", each], across, "").join(docs, on="source", how="left")
     for n in set(leaves + _all_names(rules)) - set(names) - {LEAVES}:
         wide = wide.with_columns(pl.lit(None, pl.Float64).alias(f"v:{n}"), pl.lit(None, pl.Utf8).alias(f"f:{n}"))
     wide = wide.with_columns(pl.col(f"v:{n}").fill_null(0).alias(n) for n in set(names) | set(leaves) | set(_all_names(rules)) - {LEAVES})
@@ -86,6 +83,12 @@ def _identities(rules: list[Rule], table: str, for_each: str, frames: Frames, do
             pl.sum_horizontal([pl.col(n) for n in leaves]).alias(LEAVES),
             pl.any_horizontal([pl.col(f"v:{n}").is_not_null() | pl.col(f"f:{n}").is_not_null() for n in leaves]).alias("has:leaves"),
         )
+    notes = frames.notes.filter(pl.col("table") == table)
+    return _judge_identities(rules, wide, each, table, leaves, notes)
+
+
+def _judge_identities(rules: list[Rule], wide: pl.DataFrame, each: str, table: str, leaves: list[str], notes: pl.DataFrame) -> list[Finding]:
+    """Each rule's expression as a pandera check over `wide` (value columns `name`, printed `v:name`, flags `f:name`)."""
     checks = {}
     for rule in rules:
         lhs, op, rhs = identity_sides(rule.check.expr)
@@ -101,12 +104,44 @@ def _identities(rules: list[Rule], table: str, for_each: str, frames: Frames, do
         holds = {"=": (lhs - rhs).abs() <= tol, "<=": lhs <= rhs + tol, ">=": lhs + tol >= rhs}[op]
         checks[rule.id] = ~eligible | holds
     failures = _validate(wide, checks)
-    notes = frames.notes.filter(pl.col("table") == table)
-    findings = []
-    for rule in rules:
-        for i in failures.get(rule.id, []):
-            findings.append(_identity_finding(rule, wide.row(i, named=True), each, table, leaves, notes))
-    return findings
+    return [
+        _identity_finding(rule, wide.row(i, named=True), each, table, leaves, notes)
+        for rule in rules
+        for i in failures.get(rule.id, [])
+    ]
+
+
+def _cross_year(rules: list[Rule], table: str, for_each: str, frames: Frames, docs: pl.DataFrame, history: pl.DataFrame | None) -> list[Finding]:
+    """Identities between a report and the same agency's report of the year before (batch or store)."""
+    each, across = ("col", "row") if for_each == "col" else ("row", "col")
+    ids = docs.select("source", "agency_id", "report_year")
+    batch = frames.cells.filter(pl.col("table") == table).join(ids, on="source")
+    if batch.is_empty():
+        return []
+    earlier = batch.select("agency_id", "report_year", "row", "col", "value", "flag")
+    if history is not None and not history.is_empty():
+        earlier = pl.concat([earlier, history.filter(pl.col("table") == table).select(earlier.columns)], how="vertical_relaxed")
+    earlier = earlier.unique(["agency_id", "report_year", "row", "col"], keep="first", maintain_order=True)
+    current = _pivot(batch, ["source", "agency_id", "report_year", each], across, "")
+    previous = _pivot(earlier, ["agency_id", "report_year", each], across, "prev_").with_columns(pl.col("report_year") + 1)
+    wide = current.join(previous, on=["agency_id", "report_year", each], how="inner").join(
+        docs.drop("agency_id", "report_year"), on="source", how="left"
+    )
+    names = {n for r in rules for n in identity_names(r.check.expr)}
+    for n in names:
+        if f"v:{n}" not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, pl.Float64).alias(f"v:{n}"), pl.lit(None, pl.Utf8).alias(f"f:{n}"))
+    wide = wide.with_columns(pl.col(f"v:{n}").fill_null(0).alias(n) for n in names)
+    return _judge_identities(rules, wide, each, table, [], frames.notes.filter(pl.col("table") == table))
+
+
+def _pivot(cells: pl.DataFrame, index: list[str], across: str, prefix: str) -> pl.DataFrame:
+    values = cells.pivot(on=across, index=index, values="value", aggregate_function="first")
+    flags = cells.with_columns(pl.col("flag").fill_null("")).pivot(on=across, index=index, values="flag", aggregate_function="first")
+    names = [c for c in values.columns if c not in index]
+    return values.rename({n: f"v:{prefix}{n}" for n in names}).join(
+        flags.rename({n: f"f:{prefix}{n}" for n in names}), on=index, how="left"
+    )
 
 
 def _all_names(rules: list[Rule]) -> list[str]:
@@ -116,7 +151,11 @@ def _all_names(rules: list[Rule]) -> list[str]:
 def _identity_finding(rule: Rule, row: dict, each: str, table: str, leaves: list[str], notes: pl.DataFrame) -> Finding:
     names = identity_names(rule.check.expr)
     involved = [n for n in names if n != LEAVES] + ([n for n in leaves if row.get(f"v:{n}") is not None or row.get(f"f:{n}")] if LEAVES in names else [])
-    key = (lambda n: f"{table}.{n}.{row[each]}") if each == "col" else (lambda n: f"{table}.{row[each]}.{n}")
+    def key(n: str) -> str:
+        year = "上年." if n.startswith("prev_") else ""
+        n = n.removeprefix("prev_")
+        return f"{year}{table}.{n}.{row[each]}" if each == "col" else f"{year}{table}.{row[each]}.{n}"
+
     flags = {n: row.get(f"f:{n}") or "" for n in involved}
     arithmetic = _arithmetic(rule.check.expr, row)
     parts = [f"{key(n)}={number(row.get(f'v:{n}'))}" for n in involved]
