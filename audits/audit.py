@@ -1,12 +1,16 @@
 """One audit run: files → parsed reports → frames → rules → findings → HTML and output files.
 
-`audits run` and every scheduled job call `run_audit`; nothing here knows about the command line.
+`audits run` calls `run_audit`; scheduled jobs call `run_job`, which adds fetching, the parse
+cache, the results store, finding states and reviewer decisions around the same `audit_batch`.
+Nothing here knows about the command line.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -15,10 +19,11 @@ from pathlib import Path
 import polars as pl
 
 from audits.frames import Frames, build_frames, concat_frames
+from audits.identity import agency_key
 from audits.ingest import Limits, discover, read_document
 from audits.layouts import load_layouts
-from audits.model import ParsedReport
-from audits.parse import parse
+from audits.model import Finding, ParsedReport
+from audits.parse import agency_kind, parse
 
 PACKAGE = Path(__file__).resolve().parent
 SAMPLES = PACKAGE / "samples"
@@ -39,7 +44,12 @@ class AuditResult:
     findings: pl.DataFrame
     out: Path
     skipped: list[Path] = field(default_factory=list)
-    index_html: Path | None = None
+    resolved: pl.DataFrame | None = None
+    parsed: int = 0
+    reused: int = 0
+
+
+# Parse ----------------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=4)
@@ -47,86 +57,207 @@ def _layouts(templates_dir: str):
     return load_layouts(Path(templates_dir))
 
 
-def parse_file(path: str, templates_dir: str) -> ParsedReport:
-    """Read and parse one file; never raises (a broken file is a `failed` report)."""
+def parse_file(path: str, templates_dir: str, cache_dir: str = "") -> ParsedReport:
+    """Read and parse one file, or take it from the parse cache; never raises."""
+    from audits.history import ParseCache
+
     try:
         text, data = read_document(Path(path), Limits())
-        report = parse(text, _layouts(templates_dir), hashlib.sha256(data).hexdigest())
+        digest = hashlib.sha256(data).hexdigest()
+        cache = ParseCache.at(Path(cache_dir)) if cache_dir else None
+        cached = cache.get(digest) if cache else None
+        if cached is not None:
+            cached.source, cached.reused = path, True
+            return cached
+        report = parse(text, _layouts(templates_dir), digest)
+        if cache and data:
+            cache.put(report)
     except Exception as exc:  # noqa: BLE001 - one bad report must not take the batch down
         report = ParsedReport(source=path, status="failed")
         report.problems.append(f"解析程序出错（{type(exc).__name__}: {exc}）")
     return report
 
 
-def parse_batch(paths: list[Path], templates_dir: Path, workers: int | None = None, on_progress=None) -> Frames:
-    """Parse files on all cores, building frames chunk by chunk."""
+def parse_batch(paths: list[Path], templates_dir: Path, workers: int | None = None, on_progress=None, cache_dir: Path | None = None) -> tuple[Frames, int]:
+    """Parse files on all cores, building frames chunk by chunk; returns the frames and how many came from the cache."""
     workers = workers or min(os.cpu_count() or 1, 8)
     parts: list[Frames] = []
+    reused = 0
     names = [str(p) for p in paths]
-    if workers <= 1 or len(names) < 8:
+    args = (str(templates_dir), str(cache_dir or ""))
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(names) >= 8 else None
+    try:
         for start in range(0, len(names), CHUNK):
-            chunk = [parse_file(n, str(templates_dir)) for n in names[start : start + CHUNK]]
+            batch = names[start : start + CHUNK]
+            if pool:
+                chunk = list(pool.map(parse_file, batch, [args[0]] * len(batch), [args[1]] * len(batch), chunksize=16))
+            else:
+                chunk = [parse_file(n, *args) for n in batch]
+            reused += sum(r.reused for r in chunk)
             parts.append(build_frames(chunk))
             if on_progress:
                 on_progress(len(chunk))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for start in range(0, len(names), CHUNK):
-                batch = names[start : start + CHUNK]
-                chunk = list(pool.map(parse_file, batch, [str(templates_dir)] * len(batch), chunksize=16))
-                parts.append(build_frames(chunk))
-                if on_progress:
-                    on_progress(len(chunk))
-    return concat_frames(parts) if parts else build_frames([])
-
-
-def inputs_or_samples(inputs: list[Path]) -> list[Path]:
-    return inputs or [SAMPLES]
+    finally:
+        if pool:
+            pool.shutdown()
+    return (concat_frames(parts) if parts else build_frames([])), reused
 
 
 def find_documents(inputs: list[Path]):
-    return discover(inputs_or_samples(inputs))
+    return discover(inputs or [SAMPLES])
 
 
-def findings_frame(findings) -> pl.DataFrame:
-    rows = [
-        {
-            "source": f.source,
-            "agency": f.agency,
-            "report_year": f.report_year,
-            "rule_id": f.rule_id,
-            "category": f.category,
-            "severity": f.severity,
-            "message": f.message,
-            "evidence": f.evidence,
-            "cells": ";".join(f.cells),
-            "line": f.line,
-        }
-        for f in findings
-    ]
+# Audit ----------------------------------------------------------------------------------------
+
+
+def findings_frame(findings: list[Finding]) -> pl.DataFrame:
     schema = {
         "source": pl.Utf8, "agency": pl.Utf8, "report_year": pl.Int32, "rule_id": pl.Utf8, "category": pl.Utf8,
         "severity": pl.Utf8, "message": pl.Utf8, "evidence": pl.Utf8, "cells": pl.Utf8, "line": pl.Int32,
     }
+    rows = [
+        (f.source, f.agency, f.report_year, f.rule_id, f.category, f.severity, f.message, f.evidence, ";".join(f.cells), f.line)
+        for f in findings
+    ]
     order = pl.col("severity").replace_strict({"error": 0, "warning": 1, "info": 2}, default=3)
-    return pl.DataFrame(rows, schema=schema).sort(["source", order, "rule_id"]) if rows else pl.DataFrame(schema=schema)
+    return pl.DataFrame(rows, schema=schema, orient="row").sort(["source", order, "rule_id", "cells"])
+
+
+@dataclass
+class Memory:
+    """What a scheduled job brings to a batch from earlier runs."""
+
+    history: pl.DataFrame | None = None  # earlier runs' cells, for cross-year rules
+    previous: pl.DataFrame | None = None  # the job's last run's findings, for states
+    decisions: dict = field(default_factory=dict)  # fingerprint → latest reviewer decision
+
+
+def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, extra: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Rules over the batch's frames, then every output file; returns findings and resolved ones."""
+    from audits.engines import run_rules
+    from audits.history import finding_states, fingerprints
+    from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, write_table
+    from audits.render import render_all
+
+    memory = memory or Memory()
+    out.mkdir(parents=True, exist_ok=True)
+    findings = findings_frame(run_rules(book, frames, out, memory.history))
+    findings = findings.with_columns(fingerprints(findings, frames.documents))
+    resolved = None
+    if memory.previous is not None:
+        findings, resolved = finding_states(findings, memory.previous, frames.documents)
+    if memory.decisions:
+        decided = {fp: f"{d['decision']}（{d['by']}，{d['at'][:10]}）：{d['comment']}" for fp, d in memory.decisions.items()}
+        findings = findings.with_columns(pl.col("fingerprint").replace_strict(decided, default=None).alias("decision"))
+    pages = render_all(frames, findings, book, out, {**(extra or {}), "resolved": resolved})
+    write_table(findings, out, "findings", FINDING_COLUMNS)
+    if resolved is not None:
+        write_table(resolved, out, "resolved", [c for c in FINDING_COLUMNS if c in resolved.columns])
+    write_table(frames.documents.join(pages, on="source", how="left"), out, "documents", DOCUMENT_COLUMNS)
+    write_table(frames.cells, out, "cells", CELL_COLUMNS)
+    return findings, resolved
 
 
 def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, workers: int | None = None) -> AuditResult:
-    """The whole audit of a batch; writes every output file into `out`."""
-    from audits.engines import run_rules
-    from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, write_table
-    from audits.render import render_all
+    """`audits run`: the whole audit of the given files (or the samples); writes into `out`."""
     from audits.rulebook import load_rulebook
 
     book = load_rulebook(rules_dir)
     found = find_documents(inputs)
-    frames = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=on_progress)
-    out.mkdir(parents=True, exist_ok=True)
-    findings = findings_frame(run_rules(book, frames, out))
-    pages = render_all(frames, findings, book, out)
-    documents = frames.documents.join(pages, on="source", how="left")
-    write_table(findings, out, "findings", FINDING_COLUMNS)
-    write_table(documents, out, "documents", DOCUMENT_COLUMNS)
-    write_table(frames.cells, out, "cells", CELL_COLUMNS)
-    return AuditResult(frames, findings, out, found.skipped, out / "index.html")
+    frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=on_progress)
+    findings, _ = audit_batch(frames, book, out)
+    return AuditResult(frames, findings, out, found.skipped, parsed=frames.documents.height)
+
+
+# Scheduled jobs -------------------------------------------------------------------------------
+
+
+def run_job(job, settings, workers: int | None = None) -> AuditResult:
+    """One run of a scheduled job: fetch, audit with memory of earlier runs, record the run."""
+    from audits.fetch import Archive, fetch_all
+    from audits.history import ParseCache, Store, decisions, job_lock
+    from audits.jobs import read_manifest
+    from audits.rulebook import load_rulebook
+
+    state = settings.state_dir
+    with job_lock(state, job.name):
+        started = dt.datetime.now(dt.UTC)
+        run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        rules_dir = job.path(job.rules) if job.rules else default_rules_dir()
+        out = job.path(job.out) if job.out else Path("reports") / job.name
+        book = load_rulebook(rules_dir)
+        manifest = read_manifest(job.path(job.sources.manifest)) if job.sources.manifest else []
+        remote = [row for row in manifest if row["url"].lower().startswith(("http://", "https://"))]
+        fetched = fetch_all([row["url"] for row in remote], Archive(state / "archive"), settings.fetch)
+        local = [job.path(row["url"]) for row in manifest if row not in remote and row["url"]]
+        found = discover(job.local_inputs() + local)
+        archived = {str(f.path): url for url, f in fetched.items() if f.path}
+        cache = ParseCache(state, rules_dir / "templates")
+        frames, reused = parse_batch(found.documents + [Path(p) for p in archived], rules_dir / "templates", workers=workers, cache_dir=cache.root)
+        failed = [_fetch_failure(url, f.problem) for url, f in fetched.items() if not f.path]
+        frames = _apply_manifest(concat_frames([frames, build_frames(failed)]), manifest, archived, job)
+        store = Store(state)
+        try:
+            previous_run = store.last_run(job.name)
+            memory = Memory(
+                history=store.earlier_cells(frames.documents["agency_id"].unique().drop_nulls().to_list()),
+                previous=store.findings_of(previous_run),
+                decisions=decisions(state),
+            )
+            regions = {r["agency"]: r["region"] for r in manifest if r.get("region")}
+            findings, resolved = audit_batch(frames, book, out, memory, {"regions": regions, "unreported": _unreported(settings, frames)})
+            parsed = frames.documents.height - reused - len(failed)
+            store.record(run_id, job.name, started.isoformat(), frames.documents, frames.cells, findings, parsed, reused)
+        finally:
+            store.close()
+    return AuditResult(frames, findings, out, found.skipped, resolved, parsed, reused)
+
+
+def _fetch_failure(url: str, problem: str) -> ParsedReport:
+    report = ParsedReport(source=url, format="http", status="failed")
+    report.problems.append(f"下载失败：{problem}")
+    return report
+
+
+def _apply_manifest(frames: Frames, manifest: list[dict], archived: dict[str, str], job) -> Frames:
+    """Fetched files are named by their URL; manifest rows set agency, kind, year and identity."""
+    rename = dict(archived)
+    renamed = {
+        name: getattr(frames, name).with_columns(pl.col("source").replace(rename))
+        for name in ("documents", "cells", "sections", "lines", "snippets", "notes")
+    }
+    documents = renamed["documents"].with_columns(
+        pl.col("source").replace_strict({v: k for k, v in rename.items()}, default=None, return_dtype=pl.Utf8).alias("local_path")
+    )
+    if manifest:
+        rows = []
+        for row in manifest:
+            url = row["url"]
+            source = url if url.lower().startswith(("http://", "https://")) else str(job.path(url))
+            rows.append({
+                "source": source,
+                "m_agency": row["agency"] or None,
+                "m_kind": row["agency_kind"] or (agency_kind(row["agency"]) if row["agency"] else None),
+                "m_year": int(row["report_year"]) if row["report_year"] else None,
+                "m_id": row.get("agency_id") or (agency_key(row["agency"]) if row["agency"] else None),
+            })
+        pins = pl.DataFrame(rows, schema={"source": pl.Utf8, "m_agency": pl.Utf8, "m_kind": pl.Utf8, "m_year": pl.Int32, "m_id": pl.Utf8})
+        documents = documents.join(pins, on="source", how="left").with_columns(
+            pl.coalesce("m_agency", "agency").alias("agency"),
+            pl.coalesce("m_kind", "agency_kind").alias("agency_kind"),
+            pl.coalesce("m_year", "report_year").alias("report_year"),
+            pl.coalesce("m_id", "agency_id").alias("agency_id"),
+        ).drop("m_agency", "m_kind", "m_year", "m_id")
+    renamed["documents"] = documents
+    return Frames(**renamed)
+
+
+def _unreported(settings, frames: Frames) -> list[str]:
+    if not settings.roster:
+        return []
+    import csv
+
+    with open(settings.roster, encoding="utf-8-sig", newline="") as handle:
+        roster = [row["agency"].strip() for row in csv.DictReader(handle) if row.get("agency")]
+    present = set(frames.documents["agency_id"].drop_nulls().to_list())
+    return [name for name in roster if agency_key(name) not in present]

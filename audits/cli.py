@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from audits.yamlio import YamlFileError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="政府信息公开工作年度报告审核工具")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="政府信息公开工作年度报告审核工具")
 rules_app = typer.Typer(no_args_is_help=True, help="检查或列出规则文件")
 app.add_typer(rules_app, name="rules")
 console = Console(stderr=True)
@@ -30,6 +30,7 @@ def run(
     out: Path = typer.Option(Path("reports"), "--out", help="输出目录"),
     job: Optional[str] = typer.Option(None, "--job", help="立即运行一次 jobs/ 下的某个定时任务"),
     workers: Optional[int] = typer.Option(None, "--workers", help="并行解析的进程数（默认为 CPU 核数）"),
+    config: Optional[Path] = typer.Option(None, "--config", help="配置文件（默认 config/default.toml）"),
 ) -> None:
     """审核一批年度报告，写出 HTML、findings/documents/cells 文件。"""
     from audits.audit import default_rules_dir, run_audit
@@ -38,10 +39,10 @@ def run(
         from audits.schedule import run_job_by_name
 
         try:
-            result = run_job_by_name(job)
+            summary = run_job_by_name(job, str(config or ""))
         except (YamlFileError, LookupError) as exc:
             _usage_error(str(exc))
-        console.print(f"任务 {job} 完成：{result}")
+        print(f"任务 {job}：{summary}")
         return
     missing = [str(p) for p in inputs or [] if not p.exists()]
     if missing:
@@ -61,6 +62,47 @@ def run(
         f"提示 {f.filter(f['severity'] == 'info').height}。"
     )
     print(f"HTML 审核报告：{(result.out / 'index.html').resolve()}")
+
+
+@app.command()
+def schedule(config: Optional[Path] = typer.Option(None, "--config", help="配置文件（默认 config/default.toml）")) -> None:
+    """按 jobs/ 中的计划定时运行审核任务，直到收到 SIGTERM 或 Ctrl-C。"""
+    import logging
+
+    from audits.schedule import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        serve(str(config or ""))
+    except YamlFileError as exc:
+        _usage_error(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def review(
+    fingerprint: str = typer.Argument(..., help="发现的指纹（HTML 页面上可复制）"),
+    confirm: bool = typer.Option(False, "--confirm", help="确认问题属实"),
+    dismiss: bool = typer.Option(False, "--dismiss", help="驳回（不是问题）"),
+    comment: str = typer.Option("", "--comment", help="审核意见"),
+    by: str = typer.Option("", "--by", help="审核人（默认为当前用户）"),
+    config: Optional[Path] = typer.Option(None, "--config", help="配置文件（默认 config/default.toml）"),
+) -> None:
+    """记录审核人对某条发现的意见；以后每次运行都会在页面上显示。"""
+    import getpass
+    import re
+
+    from audits.history import record_decision
+    from audits.jobs import load_settings
+
+    if confirm == dismiss:
+        _usage_error("请且只能选择 --confirm 或 --dismiss 之一")
+    if not re.fullmatch(r"[0-9a-f]{16}", fingerprint):
+        _usage_error(f"指纹应为 16 位十六进制：{fingerprint}")
+    settings = load_settings(config)
+    entry = record_decision(settings.state_dir, fingerprint, "确认" if confirm else "驳回", comment, by or getpass.getuser())
+    print(f"已记录：{entry['fingerprint']} {entry['decision']} {entry['comment']}")
 
 
 @rules_app.command("check")

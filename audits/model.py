@@ -90,6 +90,7 @@ class ParsedReport:
     tables_found: tuple[str, ...] = ()
     problems: list[str] = field(default_factory=list)
     content_hash: str = ""
+    reused: bool = False  # taken from the parse cache of an earlier run, not parsed again
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,81 @@
+"""APScheduler wiring only: jobs/*.yaml → triggers that call `run_job_by_name`.
+
+The job store is SQLite in the state folder, so scheduled jobs survive a restart. Every job runs
+with coalesce, one instance at a time, and the configured misfire grace. SIGTERM stops cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from audits.jobs import Job, Settings, load_jobs, load_settings
+
+log = logging.getLogger("audits.schedule")
+
+
+def run_job_by_name(name: str, config: str = "") -> str:
+    """What the scheduler calls (an importable function with simple arguments, as the job store needs)."""
+    from audits.audit import run_job
+    from audits.history import JobBusy
+
+    settings = load_settings(Path(config) if config else None)
+    jobs = load_jobs(settings.jobs_dir)
+    if name not in jobs:
+        raise LookupError(f"没有名为 {name} 的任务（{settings.jobs_dir}）")
+    try:
+        result = run_job(jobs[name], settings)
+    except JobBusy as exc:
+        log.warning("%s", exc)
+        return str(exc)
+    summary = (
+        f"{result.frames.documents.height} 份文档（新解析 {result.parsed}，沿用 {result.reused}），"
+        f"{result.findings.height} 条发现，输出 {result.out}"
+    )
+    log.info("job %s: %s", name, summary)
+    return summary
+
+
+def trigger(job: Job):
+    if job.schedule.cron is not None:
+        return CronTrigger(**job.schedule.cron)
+    return IntervalTrigger(**job.schedule.interval)
+
+
+def build_scheduler(settings: Settings, config: str = "", blocking: bool = True) -> BaseScheduler:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    store = SQLAlchemyJobStore(url=f"sqlite:///{(settings.state_dir / 'jobs.sqlite').resolve()}")
+    defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.schedule.misfire_grace_seconds}
+    kind = BlockingScheduler if blocking else BackgroundScheduler
+    scheduler = kind(jobstores={"default": store}, job_defaults=defaults)
+    return scheduler
+
+
+def register_jobs(scheduler: BaseScheduler, settings: Settings, config: str = "") -> list[str]:
+    """Add (or update) every job of the jobs folder; jobs removed from the folder are removed."""
+    jobs = load_jobs(settings.jobs_dir)
+    for name, job in jobs.items():
+        scheduler.add_job(run_job_by_name, trigger(job), args=[name, config], id=name, name=name, replace_existing=True)
+    for existing in scheduler.get_jobs():
+        if existing.id not in jobs:
+            existing.remove()
+    return sorted(jobs)
+
+
+def serve(config: str = "") -> None:
+    """`audits schedule`: run until SIGTERM or Ctrl-C."""
+    settings = load_settings(Path(config) if config else None)
+    scheduler = build_scheduler(settings, config, blocking=True)
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=True))
+    scheduler.start(paused=True)
+    names = register_jobs(scheduler, settings, config)
+    log.info("scheduled jobs: %s", ", ".join(names))
+    scheduler.resume()
