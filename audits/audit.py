@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import multiprocessing
 import os
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -85,7 +86,9 @@ def parse_batch(paths: list[Path], templates_dir: Path, workers: int | None = No
     reused = 0
     names = [str(p) for p in paths]
     args = (str(templates_dir), str(cache_dir or ""))
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(names) >= 8 else None
+    # NOTE: spawn, not fork: Polars' thread pool does not survive a fork, and forked workers would
+    # inherit a scheduled job's lock and keep it after the parent is killed.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 and len(names) >= 8 else None
     try:
         for start in range(0, len(names), CHUNK):
             batch = names[start : start + CHUNK]

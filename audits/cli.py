@@ -36,12 +36,16 @@ def run(
     from audits.audit import default_rules_dir, run_audit
 
     if job:
-        from audits.schedule import run_job_by_name
+        from audits.history import JobBusy
+        from audits.schedule import run_job_once
 
         try:
-            summary = run_job_by_name(job, str(config or ""))
+            summary = run_job_once(job, str(config or ""))
         except (YamlFileError, LookupError) as exc:
             _usage_error(str(exc))
+        except JobBusy as exc:
+            console.print(f"[red]{exc}[/red]，本次未运行")
+            raise typer.Exit(1) from None
         print(f"任务 {job}：{summary}")
         return
     missing = [str(p) for p in inputs or [] if not p.exists()]

@@ -23,19 +23,28 @@ log = logging.getLogger("audits.schedule")
 
 
 def run_job_by_name(name: str, config: str = "") -> str:
-    """What the scheduler calls (an importable function with simple arguments, as the job store needs)."""
-    from audits.audit import run_job
+    """What the scheduler calls (an importable function with simple arguments, as the job store needs).
+
+    A run that finds the job already running is skipped with a warning (the lock decides).
+    """
     from audits.history import JobBusy
+
+    try:
+        return run_job_once(name, config)
+    except JobBusy as exc:
+        log.warning("%s", exc)
+        return str(exc)
+
+
+def run_job_once(name: str, config: str = "") -> str:
+    """`audits run --job NAME`: like the scheduler's call, but a busy job raises `JobBusy`."""
+    from audits.audit import run_job
 
     settings = load_settings(Path(config) if config else None)
     jobs = load_jobs(settings.jobs_dir)
     if name not in jobs:
         raise LookupError(f"没有名为 {name} 的任务（{settings.jobs_dir}）")
-    try:
-        result = run_job(jobs[name], settings)
-    except JobBusy as exc:
-        log.warning("%s", exc)
-        return str(exc)
+    result = run_job(jobs[name], settings)
     summary = (
         f"{result.frames.documents.height} 份文档（新解析 {result.parsed}，沿用 {result.reused}），"
         f"{result.findings.height} 条发现，输出 {result.out}"

@@ -1,0 +1,357 @@
+"""The HTML summaries of a real batch, read back with lxml: every finding with its evidence.
+
+One audit of the seeds and the two Hongze reports (module-scoped, it runs once); each row of
+findings.csv must be on the agency page documents.csv names for its source, with its rule title,
+message and evidence, and the evidence drawn in context (the table re-drawn with the involved cells
+marked, the sentence quoted with its line, the section outline). Then the properties every page has:
+CSP, lang, nothing fetched from the network, no script but our own, hostile report text inert.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import lxml.html
+import pytest
+from markupsafe import escape
+
+from audits.audit import run_audit
+from audits.render import CATEGORY_ZH
+from audits.rulebook import load_rulebook
+from tests.conftest import ROOT, SHARED, need_shared
+
+RULES = ROOT / "rules"
+BOOK = load_rulebook(RULES)
+INPUTS = [SHARED / "seeds", SHARED / "corpus" / "hongze_2023.pdf", SHARED / "corpus" / "hongze_2024.pdf"]
+SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
+
+# Hostile text injected into a copy of the clean report (tests/data/clean_2021.md).
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(2)>"
+JS_LINK = "[点击查看](javascript:alert(3))"
+A_LINK = '<a href="javascript:alert(3)">点击查看</a>'
+PWNED = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">"
+PAYLOADS = [SCRIPT, IMG, JS_LINK, A_LINK, PWNED]
+HOSTILE_SENTENCE = f"本年度发生因信息公开审查不严而泄漏国家秘密的事件{SCRIPT}{IMG}，详见{JS_LINK}{A_LINK}。"
+
+
+@dataclass
+class Batch:
+    out: Path
+    findings: list[dict]
+    documents: list[dict]
+    cells: list[dict]
+
+    def doc(self, source: str) -> dict:
+        return next(d for d in self.documents if d["source"] == source)
+
+    def page(self, source: str) -> lxml.html.HtmlElement:
+        return parse_page(self.out / self.doc(source)["html"])
+
+    def pages(self) -> list[Path]:
+        return sorted(self.out.glob("*.html"))
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def parse_page(path: Path) -> lxml.html.HtmlElement:
+    return lxml.html.fromstring(path.read_text(encoding="utf-8"))
+
+
+def audit(inputs: list[Path], out: Path) -> Batch:
+    run_audit(inputs, RULES, out, workers=1)
+    return Batch(out, read_csv(out / "findings.csv"), read_csv(out / "documents.csv"), read_csv(out / "cells.csv"))
+
+
+def hostile_report(folder: Path) -> Path:
+    """The clean report with script, markup, a javascript: link and a spam line in its text and title."""
+    text = (ROOT / "tests" / "data" / "clean_2021.md").read_text(encoding="utf-8")
+    edits = [
+        ("示例市交通运输局2024年政府信息公开工作年度报告", f"示例市交通运输局{SCRIPT}2024年政府信息公开工作年度报告"),
+        ("（三）政府信息管理。", f"（三）政府信息管理。{HOSTILE_SENTENCE}"),
+        ("六、其他需要报告的事项\n", f"六、其他需要报告的事项\n\n久久精品国产中文字幕在线观看超碰人人{PWNED}\n"),
+    ]
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new, 1)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "hostile_2024.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def seed(prefix: str) -> str:
+    return str(next((SHARED / "seeds").glob(f"{prefix}_*")))
+
+
+def report_section(page, source: str):
+    """The <section class="report"> whose source link names `source`."""
+    href = Path(source).resolve().as_uri()
+    found = page.xpath('//section[contains(@class, "report")][.//a[@href=$href]]', href=href)
+    assert len(found) == 1, f"{source}: {len(found)} report sections"
+    return found[0]
+
+
+def text(el) -> str:
+    return el.text_content()
+
+
+def expected_verdict(doc: dict, severities: list[str]) -> str:
+    tables = [t for t in (doc.get("tables_found") or "").split(",") if t]
+    if doc["status"] == "failed" or (doc["status"] == "partial" and len(tables) < 3):
+        return "无法判断"
+    if "error" in severities:
+        return "需整改"
+    if "warning" in severities:
+        return "待核实"
+    return "合格"
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory) -> Batch:
+    need_shared()
+    return audit(INPUTS, tmp_path_factory.mktemp("render"))
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory) -> Batch:
+    folder = tmp_path_factory.mktemp("hostile")
+    return audit([hostile_report(folder / "in")], folder / "out")
+
+
+# --- every finding, with its evidence, on its agency's page -------------------------------------
+
+
+def test_every_document_has_a_page(batch):
+    assert batch.documents and batch.findings
+    for doc in batch.documents:
+        assert doc["html"], doc["source"]
+        assert (batch.out / doc["html"]).is_file()
+        page = batch.page(doc["source"])
+        assert text(page.xpath("//h1")[0]) == doc["agency"]
+        report_section(page, doc["source"])
+
+
+def test_every_finding_is_on_its_agency_page(batch):
+    by_source = defaultdict(list)
+    for f in batch.findings:
+        by_source[f["source"]].append(f)
+    for source, findings in by_source.items():
+        section = report_section(batch.page(source), source)
+        divs = section.xpath('.//div[contains(@class, "finding")]')
+        assert len(divs) == len(findings), source
+        unmatched = list(divs)
+        for f in findings:
+            title = BOOK.by_id(f["rule_id"]).title
+            hit = next(
+                (
+                    d for d in unmatched
+                    if d.get("data-rule") == f["rule_id"]
+                    and title in text(d.xpath(".//h3")[0])
+                    and f["message"] in text(d.xpath("./p/strong")[0])
+                    and f["evidence"] in text(d.xpath('./p[@class="evidence"]')[0])
+                ),
+                None,
+            )
+            assert hit is not None, f"{source}: no finding like {f['rule_id']} {f['message']!r}"
+            unmatched.remove(hit)
+            h3 = text(hit.xpath(".//h3")[0])
+            assert SEVERITY_ZH[f["severity"]] in h3 and f["rule_id"] in h3
+            rule = BOOK.by_id(f["rule_id"])
+            why = text(hit.xpath('./p[@class="why"]')[0])
+            assert rule.explanation in why and rule.basis in why
+
+
+def test_table_finding_redraws_the_table_with_the_cells_marked(batch):
+    source = str(SHARED / "corpus" / "hongze_2023.pdf")
+    findings = [f for f in batch.findings if f["source"] == source and f["rule_id"] == "T4-SUM"]
+    assert findings, "T4-SUM on hongze_2023"
+    printed = {f"{c['table']}.{c['row']}.{c['col']}": c["value"] for c in batch.cells if c["source"] == source}
+    section = report_section(batch.page(source), source)
+    for f in findings:
+        div = next(d for d in section.xpath('.//div[@data-rule="T4-SUM"]') if f["message"] in text(d))
+        keys = set(f["cells"].split(";"))
+        hits = {td.get("data-key"): text(td) for td in div.xpath('.//table//td[contains(concat(" ", @class, " "), " hit ")]')}
+        assert set(hits) == keys
+        for key, shown in hits.items():
+            assert shown == printed[key], key
+        # the arithmetic is written out beside the table
+        assert re.search(r"\d+( \+ \d+)+ ≠ \d+", text(div.xpath('./p[@class="evidence"]')[0]))
+        assert div.xpath(".//table/caption")[0].text_content().startswith("四、政府信息公开行政复议、行政诉讼情况")
+    # pinned by reading the report: 行政复议 10 + 1 + 0 + 0 printed with a total of 0
+    review = next(d for d in section.xpath('.//div[@data-rule="T4-SUM"]') if "review_litigation.review.total" in d.xpath(".//td[contains(@class, 'hit')]/@data-key"))
+    cells = {td.get("data-key"): (td.get("class").split(), text(td)) for td in review.xpath(".//td[@data-key]")}
+    assert cells["review_litigation.review.maintain"] == (["hit"], "10")
+    assert cells["review_litigation.review.correct"] == (["hit"], "1")
+    assert cells["review_litigation.review.total"] == (["hit"], "0")
+    assert "hit" not in cells["review_litigation.lit_direct.total"][0]
+    assert "10 + 1 + 0 + 0 ≠ 0" in text(review)
+
+
+def test_text_finding_quotes_the_sentence_with_its_line(batch):
+    source = seed("004")
+    (f,) = [f for f in batch.findings if f["source"] == source and f["rule_id"] == "NEGATION-LOST"]
+    div = report_section(batch.page(source), source).xpath('.//div[@data-rule="NEGATION-LOST"]')[0]
+    quote = div.xpath("./blockquote")[0]
+    # pinned by reading the report: line 25 ends with the sentence, printed in traditional characters
+    assert f["line"] == "25"
+    assert text(quote).startswith("第 25 行：")
+    assert text(quote.xpath("./mark")[0]) == "本年度发生因信息公开审查不严而泄漏国家秘密的事件。"
+    assert "第25行：“本年度发生因信息公开审查不严而泄漏国家秘密的事件。”" in text(div)
+
+
+def test_quoted_lines_carry_their_line_numbers(batch):
+    for f in batch.findings:
+        if not f["line"]:
+            continue
+        div_texts = [text(d) for d in report_section(batch.page(f["source"]), f["source"]).xpath(f'.//div[@data-rule="{f["rule_id"]}"]')]
+        assert any(f"第 {f['line']} 行：" in t for t in div_texts), (f["source"], f["rule_id"])
+
+
+def test_structure_finding_lists_the_outline(batch):
+    source = seed("000")
+    div = report_section(batch.page(source), source).xpath('.//div[@data-rule="SEC-NUMBERING"]')[0]
+    items = [text(li) for li in div.xpath("./ol/li")]
+    # pinned by reading the report: 四 is printed as "1." and the later parts shifted by one
+    assert [i.split(" ")[0] for i in items] == ["一", "二", "三", "1", "四", "五"]
+    assert items[3] == "1 政府信息公开行政复议、行政诉讼情况（第 529 行）"
+    assert items[0] == "一 总体情况（第 7 行）"
+
+
+def test_verdicts_follow_the_findings(batch):
+    index = parse_page(batch.out / "index.html")
+    severities = defaultdict(list)
+    for f in batch.findings:
+        severities[f["source"]].append(f["severity"])
+    for doc in batch.documents:
+        want = expected_verdict(doc, severities[doc["source"]])
+        section = report_section(batch.page(doc["source"]), doc["source"])
+        assert text(section.xpath('./h2/span[contains(@class, "badge")]')[0]) == want, doc["source"]
+        row = index.xpath('//table[@id="reports"]/tbody/tr[td/a[starts-with(@href, $page)]][td[3] = $year]', page=doc["html"], year=doc["report_year"])
+        assert len(row) == 1 and row[0].get("data-verdict") == want
+        counts = Counter(severities[doc["source"]])
+        assert [text(td) for td in row[0].xpath("./td")[4:7]] == [str(counts[s]) for s in ("error", "warning", "info")]
+    verdict = {d["source"]: text(report_section(batch.page(d["source"]), d["source"]).xpath("./h2/span")[0]) for d in batch.documents}
+    assert verdict[seed("002")] in {"待核实", "合格"}
+    assert verdict[seed("003")] == "需整改"  # read: published 2021-02-10, after the 2021-01-31 deadline
+
+
+def test_page_counts_and_passed_checks(batch):
+    for doc in batch.documents:
+        page = batch.page(doc["source"])
+        section = report_section(page, doc["source"])
+        failed = {f["rule_id"] for f in batch.findings if f["source"] == doc["source"]}
+        details = section.xpath("./details")[0]
+        assert "已通过的检查" in text(details.xpath("./summary")[0])
+        assert len(details.xpath(".//li")) == len([r for r in BOOK.rules if r.id not in failed])
+        assert details.get("open") is None  # collapsed
+
+
+def test_hongze_years_share_a_page_only_when_their_agency_names_match(batch):
+    a = batch.doc(str(SHARED / "corpus" / "hongze_2023.pdf"))
+    b = batch.doc(str(SHARED / "corpus" / "hongze_2024.pdf"))
+    assert (a["html"] == b["html"]) == (a["agency"] == b["agency"])
+    # as things are: the two titles name the agency differently, so two pages of one year each
+    assert (a["agency"], b["agency"]) == ("洪泽区人民政府", "淮安市洪泽区人民政府")
+    for doc in (a, b):
+        page = batch.page(doc["source"])
+        assert len(page.xpath('//section[contains(@class, "report")]')) == 1
+        assert not page.xpath('//h2[starts-with(normalize-space(.), "历年主要数据")]')
+
+
+def test_index_totals_per_rule_and_category(batch):
+    index = parse_page(batch.out / "index.html")
+    assert len(index.xpath('//table[@id="reports"]/tbody/tr')) == len(batch.documents)
+    per_rule = Counter(f["rule_id"] for f in batch.findings)
+    rows = index.xpath('//h2[. = "按规则统计"]/following::table[1]//tr[td]')
+    assert {text(r[0]): int(text(r[3])) for r in rows} == dict(per_rule)
+    for r in rows:
+        assert text(r[1]) == BOOK.by_id(text(r[0])).title
+    per_category = Counter(f["category"] for f in batch.findings if f["severity"] != "info")
+    bars = index.xpath('//div[@class="chart"]/div[@class="bar"]')
+    assert {text(b.xpath('./span[@class="bar-label"]')[0]): int(text(b[-1])) for b in bars} == {CATEGORY_ZH[c]: n for c, n in per_category.items()}
+    assert index.xpath('//input[@id="q"]') and index.xpath('//select[@id="f-verdict"]')
+
+
+# --- properties of every page ------------------------------------------------------------------
+
+
+def _check_page(path: Path, sources: set[str]) -> None:
+    html = path.read_text(encoding="utf-8")
+    page = lxml.html.fromstring(html)
+    assert page.get("lang") == "zh-CN", path.name
+    csp = page.xpath('//meta[@http-equiv="Content-Security-Policy"]/@content')
+    assert len(csp) == 1, path.name
+    policy = dict(part.strip().split(" ", 1) for part in csp[0].split(";") if part.strip())
+    assert policy["default-src"] == "'none'"
+    assert "unsafe-inline" not in policy["script-src"] and "unsafe-eval" not in policy["script-src"]
+    assert policy["base-uri"] == "'none'" and policy["form-action"] == "'none'"
+    scripts = page.xpath("//script")
+    if path.name == "index.html":
+        assert len(scripts) == 1 and html.count("<script") == 1
+        body = scripts[0].text
+        digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode()
+        assert policy["script-src"] == f"'sha256-{digest}'"
+    else:
+        assert not scripts and "<script" not in html, path.name
+    assert len(page.xpath("//h1")) == 1
+    for el in page.iter():
+        if not isinstance(el.tag, str):
+            continue
+        for name, value in el.attrib.items():
+            assert not name.startswith("on"), (path.name, name)
+            assert "javascript:" not in value.lower(), (path.name, name, value)
+            if name in ("src", "href", "action", "srcset", "poster", "data"):
+                if value.startswith("file://"):
+                    assert name == "href" and value in sources, (path.name, value)
+                else:
+                    assert "//" not in value and ":" not in value.split("#")[0], (path.name, value)
+        assert "url(" not in (el.get("style") or "")
+    assert not page.xpath("//link|//img|//iframe|//object|//embed|//base|//form")
+
+
+def test_every_page_is_self_contained_and_safe(batch):
+    sources = {Path(d["source"]).resolve().as_uri() for d in batch.documents}
+    pages = batch.pages()
+    assert len(pages) == len({d["html"] for d in batch.documents}) + 1
+    for path in pages:
+        _check_page(path, sources)
+
+
+def test_hostile_text_is_shown_escaped(hostile):
+    (doc,) = hostile.documents
+    assert SCRIPT in doc["agency"], "the title's script lands in the agency name"
+    rules = {f["rule_id"] for f in hostile.findings}
+    assert {"NEGATION-LOST", "SPAM", "SCRIPT"} <= rules
+    sources = {Path(doc["source"]).resolve().as_uri()}
+    for path in hostile.pages():
+        _check_page(path, sources)
+        html = path.read_text(encoding="utf-8")
+        for payload in PAYLOADS:
+            if payload != JS_LINK:
+                assert payload not in html, (path.name, payload)
+        assert "<img" not in html and "<a href=\"javascript" not in html
+    agency = hostile.out / doc["html"]
+    html = agency.read_text(encoding="utf-8")
+    page = lxml.html.fromstring(html)
+    assert str(escape(SCRIPT)) in html
+    assert text(page.xpath("//h1")[0]) == doc["agency"]
+    assert SCRIPT in page.findtext(".//title")
+    # the narrative sentence is quoted as text, payloads and all
+    negation = page.xpath('//div[@data-rule="NEGATION-LOST"]')[0]
+    marked = text(negation.xpath("./blockquote/mark")[0])
+    for payload in (SCRIPT, IMG, JS_LINK, A_LINK):
+        assert payload in marked
+    spam = page.xpath('//div[@data-rule="SPAM"]')[0]
+    assert PWNED in text(spam.xpath("./blockquote")[0])
+    index = parse_page(hostile.out / "index.html")
+    assert SCRIPT in text(index.xpath('//table[@id="reports"]//a')[0])
