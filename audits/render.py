@@ -145,8 +145,12 @@ def render_all(frames: Frames, findings: pl.DataFrame, book: Rulebook, out: Path
     env = _env()
     script = (Path(__file__).parent / "templates" / "index.js").read_text(encoding="utf-8")
     rules = {r.id: r for r in book.rules}
+    # One page per agency identity (淮安市洪泽区人民政府 and 洪泽区人民政府 share one), titled with
+    # the fullest name any of its reports prints; reports with no agency each get their own page.
     docs = frames.documents.with_columns(
-        pl.when(pl.col("agency") == "").then(pl.lit("（未识别机关）")).otherwise(pl.col("agency")).alias("agency_group")
+        pl.when(pl.col("agency_id").fill_null("") == "").then(pl.col("source")).otherwise(pl.col("agency_id")).alias("agency_group")
+    ).with_columns(
+        pl.col("agency").sort_by(pl.col("agency").str.len_chars(), descending=True).first().over("agency_group").alias("agency_title")
     )
     cells_by = _group(frames.cells)
     findings_by = _group(findings)
@@ -157,8 +161,9 @@ def render_all(frames: Frames, findings: pl.DataFrame, book: Rulebook, out: Path
         for (source,), part in frames.lines.filter(pl.col("source").is_in(list(needed))).group_by("source"):
             lines_by[source] = dict(zip(part["no"].to_list(), part["text"].to_list()))
     pages, index_rows = [], []
-    for (agency,), group in docs.sort("report_year").group_by("agency_group", maintain_order=True):
-        name = page_name(agency)
+    for (identity,), group in docs.sort("report_year").group_by("agency_group", maintain_order=True):
+        agency = group["agency_title"][0] or "（未识别机关）"
+        name = page_name(identity)
         reports = [
             _report_view(doc, findings_by.get(doc["source"]), cells_by.get(doc["source"]), sections_by.get(doc["source"]), lines_by.get(doc["source"], {}), rules, book, out, extra)
             for doc in group.iter_rows(named=True)
