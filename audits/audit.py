@@ -161,14 +161,15 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
     return findings, resolved
 
 
-def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, workers: int | None = None) -> AuditResult:
+def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, workers: int | None = None, settings=None) -> AuditResult:
     """`audits run`: the whole audit of the given files (or the samples); writes into `out`."""
     from audits.rulebook import load_rulebook
 
     book = load_rulebook(rules_dir)
     found = find_documents(inputs)
     frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=on_progress)
-    findings, _ = audit_batch(frames, book, out)
+    extra = {"unreported": _unreported(settings, frames)} if settings is not None else None
+    findings, _ = audit_batch(frames, book, out, extra=extra)
     return AuditResult(frames, findings, out, found.skipped, parsed=frames.documents.height)
 
 
@@ -256,7 +257,8 @@ def _apply_manifest(frames: Frames, manifest: list[dict], archived: dict[str, st
 
 
 def _unreported(settings, frames: Frames) -> list[str]:
-    if not settings.roster:
+    """Agencies on the roster (config `roster`) with no report in this batch."""
+    if not settings.roster or not Path(settings.roster).is_file():
         return []
     import csv
 

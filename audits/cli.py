@@ -51,11 +51,17 @@ def run(
     missing = [str(p) for p in inputs or [] if not p.exists()]
     if missing:
         _usage_error(f"找不到输入：{', '.join(missing)}")
+    from audits.jobs import load_settings
+
     rules_dir = rules or default_rules_dir()
+    try:
+        settings = load_settings(config)
+    except YamlFileError as exc:
+        _usage_error(str(exc))
     with Progress(TextColumn("解析"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("parse", total=None)
         try:
-            result = run_audit(list(inputs or []), rules_dir, out, on_progress=lambda n: bar.advance(task, n), workers=workers)
+            result = run_audit(list(inputs or []), rules_dir, out, on_progress=lambda n: bar.advance(task, n), workers=workers, settings=settings)
         except YamlFileError as exc:
             _usage_error(str(exc))
     f = result.findings

@@ -61,21 +61,42 @@ class Sources(_Strict):
     manifest: str = ""
 
 
+class CronFields(_Strict):
+    """APScheduler's cron fields (https://apscheduler.readthedocs.io, CronTrigger), seconds allowed."""
+
+    year: str | int | None = None
+    month: str | int | None = None
+    day: str | int | None = None
+    week: str | int | None = None
+    day_of_week: str | int | None = None
+    hour: str | int | None = None
+    minute: str | int | None = None
+    second: str | int | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    timezone: str | None = None
+
+
+class IntervalFields(_Strict):
+    weeks: float = 0
+    days: float = 0
+    hours: float = 0
+    minutes: float = 0
+    seconds: float = 0
+
+
 class Schedule(_Strict):
-    cron: dict[str, str | int] | None = None
-    interval: dict[str, float] | None = None
+    cron: CronFields | None = None
+    interval: IntervalFields | None = None
 
     @model_validator(mode="after")
     def _one_trigger(self):
         if (self.cron is None) == (self.interval is None):
             raise ValueError("schedule 需要且只需要 cron 或 interval 之一")
-        allowed_cron = {"year", "month", "day", "week", "day_of_week", "hour", "minute", "second", "start_date", "end_date", "timezone"}
-        if self.cron and set(self.cron) - allowed_cron:
-            raise ValueError(f"未知的 cron 字段: {', '.join(sorted(set(self.cron) - allowed_cron))}")
-        allowed_interval = {"weeks", "days", "hours", "minutes", "seconds"}
-        if self.interval and (set(self.interval) - allowed_interval or not self.interval):
-            raise ValueError(f"interval 只能用 {', '.join(sorted(allowed_interval))}")
         return self
+
+    def trigger_args(self) -> dict:
+        return (self.cron or self.interval).model_dump(exclude_none=True, exclude_defaults=self.interval is not None)
 
 
 class Job(_Strict):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from pathlib import Path
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -54,18 +54,15 @@ def run_job_once(name: str, config: str = "") -> str:
 
 
 def trigger(job: Job):
-    if job.schedule.cron is not None:
-        return CronTrigger(**job.schedule.cron)
-    return IntervalTrigger(**job.schedule.interval)
+    kind = CronTrigger if job.schedule.cron is not None else IntervalTrigger
+    return kind(**job.schedule.trigger_args())
 
 
-def build_scheduler(settings: Settings, config: str = "", blocking: bool = True) -> BaseScheduler:
+def build_scheduler(settings: Settings) -> BaseScheduler:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     store = SQLAlchemyJobStore(url=f"sqlite:///{(settings.state_dir / 'jobs.sqlite').resolve()}")
     defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.schedule.misfire_grace_seconds}
-    kind = BlockingScheduler if blocking else BackgroundScheduler
-    scheduler = kind(jobstores={"default": store}, job_defaults=defaults)
-    return scheduler
+    return BackgroundScheduler(jobstores={"default": store}, job_defaults=defaults)
 
 
 def register_jobs(scheduler: BaseScheduler, settings: Settings, config: str = "") -> list[str]:
@@ -80,11 +77,16 @@ def register_jobs(scheduler: BaseScheduler, settings: Settings, config: str = ""
 
 
 def serve(config: str = "") -> None:
-    """`audits schedule`: run until SIGTERM or Ctrl-C."""
+    """`audits schedule`: run until SIGTERM or Ctrl-C, then let a running job finish and stop."""
     settings = load_settings(Path(config) if config else None)
-    scheduler = build_scheduler(settings, config, blocking=True)
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=True))
+    scheduler = build_scheduler(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     scheduler.start(paused=True)
     names = register_jobs(scheduler, settings, config)
     log.info("scheduled jobs: %s", ", ".join(names))
     scheduler.resume()
+    stop.wait()
+    log.info("stopping: waiting for running jobs to finish")
+    scheduler.shutdown(wait=True)

@@ -246,7 +246,7 @@ def test_scheduler_runs_the_job_and_its_store_survives_restart(server, tmp_path)
         'state_dir = ".state"\njobs_dir = "jobs"\n[fetch]\ntimeout_seconds = 1.0\nretries = 1\nbackoff_seconds = 0.1\n',
         encoding="utf-8",
     )
-    scheduler = build_scheduler(settings, str(config), blocking=False)
+    scheduler = build_scheduler(settings)
     scheduler.start(paused=True)
     assert register_jobs(scheduler, settings, str(config)) == ["web"]
     scheduler.resume()
@@ -263,7 +263,7 @@ def test_scheduler_runs_the_job_and_its_store_survives_restart(server, tmp_path)
     finally:
         store.close()
     assert reused[0][0] == 0 and reused[1][0] == 4
-    restarted = build_scheduler(settings, str(config), blocking=False)
+    restarted = build_scheduler(settings)
     restarted.start(paused=True)
     try:
         jobs = restarted.get_jobs()
@@ -324,3 +324,49 @@ def test_sigkill_mid_run_then_rerun_matches_an_uninterrupted_run(tmp_path):
         assert a == b, name
     assert _runs(Settings(state_dir=killed / ".state")) == 1
     shutil.rmtree(inputs)
+
+
+def test_roster_lists_agencies_with_no_report(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'roster = "{ROOT / "config" / "roster.example.csv"}"\n', encoding="utf-8")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "audits.cli", "run", str(ROOT / "audits" / "samples"), "--out", str(out), "--config", str(config)],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    html = (out / "index.html").read_text(encoding="utf-8")
+    section = html.split("未上报")[1]
+    assert "示例县交通运输局" in section
+    assert "淮安市洪泽区人民政府" not in section and "柳州市科学技术局" not in section
+
+
+def test_job_file_errors_name_file_and_line(tmp_path):
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    (folder / "bad.yaml").write_text("name: bad\nsources:\n  paths: [x]\nschedule:\n  cron: {hour: 6, minnute: 0}\n", encoding="utf-8")
+    (tmp_path / "config.toml").write_text('jobs_dir = "jobs"\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "audits.cli", "run", "--job", "bad", "--config", str(tmp_path / "config.toml")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "bad.yaml:5:" in done.stderr.replace("\n", "") and "minnute" in done.stderr
+
+
+def test_schedule_stops_cleanly_on_sigterm(tmp_path):
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "nightly.yaml").write_text(
+        f"name: nightly\nsources:\n  paths: [{ROOT / 'tests' / 'data'}]\nrules: {ROOT / 'rules'}\nout: ../out\nschedule:\n  cron: {{hour: 3}}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "config.toml").write_text('state_dir = ".state"\njobs_dir = "jobs"\n', encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "audits.cli", "schedule", "--config", str(tmp_path / "config.toml")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline and not (tmp_path / ".state" / "jobs.sqlite").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "nightly" in output
