@@ -58,11 +58,11 @@ def test_seed_evidence(findings):
     assert "自202211日起至1231日止" in one("000_", "PERIOD")["evidence"]
     assert "印为“1”，应为“四”" in one("000_", "SEC-NUMBERING")["message"]
     assert one("003_", "TIME-DEADLINE")["message"] == "发布于 2021-02-10，晚于期限 2021-01-31 共 10 天"
-    assert one("003_", "CELL-BLANK")["message"].startswith("review_litigation 表有 12 个单元格留空")
+    assert one("003_", "CELL-BLANK")["message"].startswith("表四有 12 个单元格留空")
     assert "第469行" in one("004_", "SPAM")["evidence"]
     assert "本年度发生因信息公开审查不严而泄漏国家秘密的事件" in one("004_", "NEGATION-LOST")["evidence"]
     blanks = _of(seeds, "004_").filter(pl.col("rule_id") == "CELL-BLANK")["message"].to_list()
-    assert sorted(m.split("：")[0] for m in blanks) == ["applications 表有 150 个单元格留空", "review_litigation 表有 12 个单元格留空"]
+    assert sorted(m.split("：")[0] for m in blanks) == ["表三有 150 个单元格留空", "表四有 12 个单元格留空"]
 
 
 def test_hongze_2023_identities_and_mixed_template(findings):

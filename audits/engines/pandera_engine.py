@@ -25,6 +25,7 @@ LEAVES = "leaves"
 def run(rules: list[Rule], frames: Frames, book: Rulebook, history: pl.DataFrame | None = None) -> list[Finding]:
     """All pandera kinds; `history` holds earlier runs' cells (agency_id, report_year, table, row, col, value, flag)."""
     docs = frames.documents.select("source", "agency", "agency_id", "report_year", "template", "agency_kind", "status")
+    names = labels(book)
     findings: list[Finding] = []
     groups: dict[tuple[str, str, bool], list[Rule]] = defaultdict(list)
     for rule in rules:
@@ -32,17 +33,29 @@ def run(rules: list[Rule], frames: Frames, book: Rulebook, history: pl.DataFrame
             groups[(rule.check.table, rule.check.for_each, isinstance(rule.check, CrossYearCheck))].append(rule)
     for (table, for_each, across_years), group in groups.items():
         if across_years:
-            findings += _cross_year(group, table, for_each, frames, docs, history)
+            findings += _cross_year(group, table, for_each, frames, docs, history, names)
         else:
-            findings += _identities(group, table, for_each, frames, docs, book)
+            findings += _identities(group, table, for_each, frames, docs, book, names)
     cell_rules = [r for r in rules if isinstance(r.check, (ValueDomainCheck, CellConditionCheck))]
     cell_rules += [r for r in rules if isinstance(r.check, CompletenessCheck) and r.check.target not in ("table", "row")]
     if cell_rules:
-        findings += _cell_rules(cell_rules, frames, docs, book)
+        findings += _cell_rules(cell_rules, frames, docs, book, names)
     structure = [r for r in rules if isinstance(r.check, CompletenessCheck) and r.check.target in ("table", "row")]
     if structure:
         findings += _structure_rules(structure, frames, docs, book)
     return findings
+
+
+def labels(book: Rulebook) -> dict[str, dict[str, str]]:
+    """Chinese names for messages: `table` → 表二…, `row:<table>`/`col:<table>` → the printed labels."""
+    out: dict[str, dict[str, str]] = {"table": {}}
+    for layout in book.layouts.values():
+        numerals = {s.key: s.numeral for s in layout.sections}
+        for table, spec in layout.tables.items():
+            out["table"][table] = f"表{numerals.get(table, '')}"
+            out.setdefault(f"row:{table}", {}).update({r.key: r.label for r in spec.rows})
+            out.setdefault(f"col:{table}", {}).update(spec.col_labels)
+    return out
 
 
 def _validate(frame: pl.DataFrame, checks: dict[str, pl.Expr]) -> dict[str, list[int]]:
@@ -66,7 +79,7 @@ def _validate(frame: pl.DataFrame, checks: dict[str, pl.Expr]) -> dict[str, list
 # Identities ---------------------------------------------------------------------------------
 
 
-def _identities(rules: list[Rule], table: str, for_each: str, frames: Frames, docs: pl.DataFrame, book: Rulebook) -> list[Finding]:
+def _identities(rules: list[Rule], table: str, for_each: str, frames: Frames, docs: pl.DataFrame, book: Rulebook, names_zh: dict) -> list[Finding]:
     cells = frames.cells.filter(pl.col("table") == table)
     if cells.is_empty():
         return []
@@ -84,10 +97,10 @@ def _identities(rules: list[Rule], table: str, for_each: str, frames: Frames, do
             pl.any_horizontal([pl.col(f"v:{n}").is_not_null() | pl.col(f"f:{n}").is_not_null() for n in leaves]).alias("has:leaves"),
         )
     notes = frames.notes.filter(pl.col("table") == table)
-    return _judge_identities(rules, wide, each, table, leaves, notes)
+    return _judge_identities(rules, wide, each, table, leaves, notes, names_zh)
 
 
-def _judge_identities(rules: list[Rule], wide: pl.DataFrame, each: str, table: str, leaves: list[str], notes: pl.DataFrame) -> list[Finding]:
+def _judge_identities(rules: list[Rule], wide: pl.DataFrame, each: str, table: str, leaves: list[str], notes: pl.DataFrame, names_zh: dict) -> list[Finding]:
     """Each rule's expression as a pandera check over `wide` (value columns `name`, printed `v:name`, flags `f:name`)."""
     checks = {}
     for rule in rules:
@@ -105,13 +118,13 @@ def _judge_identities(rules: list[Rule], wide: pl.DataFrame, each: str, table: s
         checks[rule.id] = ~eligible | holds
     failures = _validate(wide, checks)
     return [
-        _identity_finding(rule, wide.row(i, named=True), each, table, leaves, notes)
+        _identity_finding(rule, wide.row(i, named=True), each, table, leaves, notes, names_zh)
         for rule in rules
         for i in failures.get(rule.id, [])
     ]
 
 
-def _cross_year(rules: list[Rule], table: str, for_each: str, frames: Frames, docs: pl.DataFrame, history: pl.DataFrame | None) -> list[Finding]:
+def _cross_year(rules: list[Rule], table: str, for_each: str, frames: Frames, docs: pl.DataFrame, history: pl.DataFrame | None, names_zh: dict) -> list[Finding]:
     """Identities between a report and the same agency's report of the year before (batch or store)."""
     each, across = ("col", "row") if for_each == "col" else ("row", "col")
     ids = docs.select("source", "agency_id", "report_year")
@@ -132,7 +145,7 @@ def _cross_year(rules: list[Rule], table: str, for_each: str, frames: Frames, do
         if f"v:{n}" not in wide.columns:
             wide = wide.with_columns(pl.lit(None, pl.Float64).alias(f"v:{n}"), pl.lit(None, pl.Utf8).alias(f"f:{n}"))
     wide = wide.with_columns(pl.col(f"v:{n}").fill_null(0).alias(n) for n in names)
-    return _judge_identities(rules, wide, each, table, [], frames.notes.filter(pl.col("table") == table))
+    return _judge_identities(rules, wide, each, table, [], frames.notes.filter(pl.col("table") == table), names_zh)
 
 
 def _pivot(cells: pl.DataFrame, index: list[str], across: str, prefix: str) -> pl.DataFrame:
@@ -148,7 +161,7 @@ def _all_names(rules: list[Rule]) -> list[str]:
     return sorted({n for r in rules for n in identity_names(r.check.expr)})
 
 
-def _identity_finding(rule: Rule, row: dict, each: str, table: str, leaves: list[str], notes: pl.DataFrame) -> Finding:
+def _identity_finding(rule: Rule, row: dict, each: str, table: str, leaves: list[str], notes: pl.DataFrame, names_zh: dict) -> Finding:
     names = identity_names(rule.check.expr)
     involved = [n for n in names if n != LEAVES] + ([n for n in leaves if row.get(f"v:{n}") is not None or row.get(f"f:{n}")] if LEAVES in names else [])
     def key(n: str) -> str:
@@ -172,7 +185,13 @@ def _identity_finding(rule: Rule, row: dict, each: str, table: str, leaves: list
         rows = {n if each == "col" else row[each] for n, f in flags.items() if f == "inconsistent"}
         printed = notes.filter(pl.col("row").is_in(list(rows)) | (pl.col("row") == ""))["detail"].to_list()
         evidence += "；原文连写数字: " + "；".join(printed)
-    context = {each: row[each], "lhs": _side(rule.check.expr, row, 0), "rhs": _side(rule.check.expr, row, 1)}
+    context = {
+        each: row[each],
+        f"{each}_label": names_zh.get(f"{each}:{table}", {}).get(row[each], row[each]),
+        "table_name": names_zh["table"].get(table, table),
+        "lhs": _side(rule.check.expr, row, 0),
+        "rhs": _side(rule.check.expr, row, 1),
+    }
     context.update({n: row.get(n) for n in names})
     return finding(rule, row, context, evidence, severity=severity, cells=tuple(key(n) for n in involved))
 
@@ -196,7 +215,7 @@ def _arithmetic(expr: str, row: dict) -> str:
 # Cells --------------------------------------------------------------------------------------
 
 
-def _cell_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book: Rulebook) -> list[Finding]:
+def _cell_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book: Rulebook, names_zh: dict) -> list[Finding]:
     decimal = {(t, r.key, c) for layout in book.layouts.values() for t, spec in layout.tables.items() for r in spec.rows for c in r.decimal}
     signed = {(t, r.key, c) for layout in book.layouts.values() for t, spec in layout.tables.items() for r in spec.rows for c in r.signed}
     cells = frames.cells.join(docs, on="source", how="left").with_columns(
@@ -226,16 +245,16 @@ def _cell_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book: Rul
         if rows is None:
             continue
         for (source, table), part in rows.group_by(["source", "table"], maintain_order=True):
-            findings.append(_cells_finding(rule, part, table))
+            findings.append(_cells_finding(rule, part, table, names_zh["table"].get(table, table)))
     return findings
 
 
-def _cells_finding(rule: Rule, part: pl.DataFrame, table: str) -> Finding:
+def _cells_finding(rule: Rule, part: pl.DataFrame, table: str, table_name: str) -> Finding:
     first = part.row(0, named=True)
     keys = part["key"].to_list()
     shown = "，".join(f"{k}={(r or '空')!s}" for k, r in zip(keys[:12], part["raw"].to_list()[:12]))
     more = f" 等 {len(keys)} 个" if len(keys) > 12 else ""
-    context = {"table": table, "count": len(keys), "cells": "，".join(keys[:6]) + more, "value": first["value"]}
+    context = {"table": table, "table_name": table_name, "count": len(keys), "cells": "，".join(keys[:6]) + more, "value": first["value"]}
     evidence = f"第 {first['line']} 行起：{shown}{more}"
     return finding(rule, first, context, evidence, cells=tuple(keys), line=first["line"])
 
