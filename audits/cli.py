@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -115,35 +114,30 @@ def review(
     print(f"已记录：{entry['fingerprint']} {entry['decision']} {entry['comment']}")
 
 
-@rules_app.command("check")
-def rules_check(folder: Path = typer.Argument(Path("rules"), help="规则目录")) -> None:
-    """检查规则文件；有错误时指出文件、行、列并以状态 2 退出。"""
+def _rulebook(folder: Path):
     from audits.rulebook import load_rulebook
 
     try:
-        book = load_rulebook(folder)
+        return load_rulebook(folder)
     except YamlFileError as exc:
         _usage_error(str(exc))
+
+
+@rules_app.command("check")
+def rules_check(folder: Path = typer.Argument(Path("rules"), help="规则目录")) -> None:
+    """检查规则文件；有错误时指出文件、行、列并以状态 2 退出。"""
+    book = _rulebook(folder)
     print(f"{folder}: {len(book.rules)} 条规则，{len(book.layouts)} 个模板版式，全部有效")
 
 
 @rules_app.command("list")
 def rules_list(folder: Path = typer.Argument(Path("rules"), help="规则目录")) -> None:
-    """列出规则：编号、级别、类别、名称。"""
+    """列出规则：编号、级别、类别、检查种类、执行引擎、名称。"""
     from audits.checks import ENGINE_OF
-    from audits.rulebook import load_rulebook
 
-    try:
-        book = load_rulebook(folder)
-    except YamlFileError as exc:
-        _usage_error(str(exc))
-    for r in book.rules:
+    for r in _rulebook(folder).rules:
         print(f"{r.id}\t{r.severity}\t{r.category}\t{r.check.kind}\t{ENGINE_OF[r.check.kind]}\t{r.title}")
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    app()

@@ -273,7 +273,7 @@ def _pdf_page_lines(page) -> list[str]:
 
     for item in page.filter(outside).extract_text_lines():
         placed.append((item["top"], 0, item["text"]))
-    for (x0, top, x1, bottom), rows in grids:
+    for (_, top, _, _), rows in grids:
         for i, row in enumerate(rows):
             placed.append((top + i * 1e-3, 1, _pipe_row(row)))
     placed.sort(key=lambda t: (t[0], t[1]))

@@ -14,7 +14,6 @@ class SourceText:
     format: str  # text | html | pdf | docx
     encoding: str
     lines: list[str]
-    published_hint: str = ""  # a date the container states (e.g. an HTML <meta>), not used for timeliness
     problems: tuple[str, ...] = ()  # what went wrong while reading, in Chinese, for parse_error findings
 
 

@@ -40,14 +40,6 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text)
 
 
-def normalise(text: str) -> str:
-    """One line of report text, normalised for reading (spacing kept as single spaces)."""
-    text = unicodedata.normalize("NFKC", to_simplified(strip_pinyin(text)))
-    text = _DEBRIS_DIGIT.sub("", _DEBRIS_LEAD.sub("", text))
-    text = _NUMERAL_DOT.sub(".", text)
-    return _SPACES.sub(" ", text).strip()
-
-
 def compact(text: str) -> str:
     """The matching key of a label: no whitespace, quotes or '?' (input already normalised)."""
     text = unicodedata.normalize("NFKC", text)

@@ -166,20 +166,8 @@ def _sql(side: str) -> str:
     return re.sub(r"[A-Za-z_][A-Za-z0-9_]*", lambda m: f'"{m.group(0)}"', side)
 
 
-def applies(rule: Rule, template: str, kind: str, year: int | None) -> bool:
-    a = rule.applies_to
-    if a.templates and template not in a.templates:
-        return False
-    if a.agency_kinds and kind not in a.agency_kinds:
-        return False
-    if year is not None and a.report_years:
-        if year < a.report_years.get("from", year) or year > a.report_years.get("to", year):
-            return False
-    return True
-
-
 def applies_expr(rule: Rule) -> pl.Expr:
-    """`applies` as a Polars expression over the documents frame (vectorised over a batch)."""
+    """Where a rule applies, as a Polars expression over the documents frame (vectorised over a batch)."""
     a = rule.applies_to
     cond = pl.lit(True)
     if a.templates:

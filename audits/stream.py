@@ -40,9 +40,6 @@ class Stream:
         i = bisect.bisect_right(self.starts, offset) - 1
         return self.lines[i] if i >= 0 else 1
 
-    def cell_index(self, offset: int) -> int:
-        return max(bisect.bisect_right(self.starts, offset) - 1, 0)
-
 
 def usual_gap(lines: list[Line]) -> int:
     """How many empty lines usually separate two text lines (0 or 1) in this document."""

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import polars as pl
 
 from audits import checks as k
-from audits.engines.base import finding, number
+from audits.engines.base import finding
 from audits.frames import Frames
 from audits.model import Finding
 from audits.rulebook import Rule, Rulebook, applies_expr

@@ -244,7 +244,7 @@ def _cell_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book: Rul
         rows = cells[failures.get(rule.id, [])] if failures.get(rule.id) else None
         if rows is None:
             continue
-        for (source, table), part in rows.group_by(["source", "table"], maintain_order=True):
+        for (_, table), part in rows.group_by(["source", "table"], maintain_order=True):
             findings.append(_cells_finding(rule, part, table, names_zh["table"].get(table, table)))
     return findings
 
@@ -296,7 +296,7 @@ def _structure_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book
         if not failures.get(rule.id):
             continue
         rows = frame[failures[rule.id]]
-        for (source, table), part in rows.group_by(["source", "table"], maintain_order=True):
+        for (_, table), part in rows.group_by(["source", "table"], maintain_order=True):
             first = part.row(0, named=True)
             missing = part["row"].unique(maintain_order=True).to_list()
             context = {"table": table, "table_title": titles.get(table, table), "rows": "、".join(missing), "count": len(missing)}
