@@ -181,7 +181,7 @@ def render_all(frames: Frames, findings: pl.DataFrame, book: Rulebook, out: Path
         write_text(out / name, env.get_template("agency.html").render(page=page, csp=_csp(""), script=""))
         for r in reports:
             pages.append({"source": r.source, "html": name})
-            index_rows.append({"agency": agency, "page": name, "region": page.region, "year": r.year, "verdict": r.verdict, "verdict_class": r.verdict_class, **r.counts, "rules": " ".join(sorted({f.rule_id for f in r.findings if f.severity != "info"})), "categories": " ".join(sorted({f.category for f in r.findings if f.severity != "info"}))})
+            index_rows.append({"agency": agency, "page": name, "region": page.region, "year": r.year, "verdict": r.verdict, "verdict_class": r.verdict_class, **r.counts, "rules": " ".join(sorted({f.rule_id for f in r.findings if f.severity != "info"})), "all_rules": " ".join(sorted({f.rule_id for f in r.findings})), "categories": " ".join(sorted({f.category for f in r.findings if f.severity != "info"}))})
     totals = _totals(findings, rules)
     missing = (extra or {}).get("unreported", [])
     # NOTE: the script is our own file, never report text; Markup keeps it from being escaped.

@@ -164,6 +164,13 @@ def test_index_filters(watched, batch):
     rows = _visible_rows(page)
     with_identity = {f["source"] for f in batch.findings if f["category"] == "table_identity" and f["severity"] != "info"}
     assert len(rows) == len(with_identity) > 0
+    page.select_option("#f-category", "")
+
+    page.select_option("#f-rule", "SPAM")
+    rows = _visible_rows(page)
+    col = _column(page, "问题规则")
+    assert rows and all("SPAM" in r[col].split() for r in rows)
+    assert any("004_" in f["source"] for f in batch.findings if f["rule_id"] == "SPAM")
     assert watched.errors == [] and watched.dialogs == []
 
 

@@ -4,14 +4,15 @@
   if (!table) { return; }
   var body = table.tBodies[0];
   var rows = Array.prototype.slice.call(body.rows);
-  var inputs = ["q", "f-verdict", "f-category", "f-year", "f-region"].map(function (id) { return document.getElementById(id); });
+  var inputs = ["q", "f-verdict", "f-category", "f-year", "f-region", "f-rule"].map(function (id) { return document.getElementById(id); });
   function filter() {
     var q = inputs[0].value.trim().toLowerCase(), verdict = inputs[1].value, category = inputs[2].value;
-    var year = inputs[3].value.trim(), region = inputs[4].value.trim();
+    var year = inputs[3].value.trim(), region = inputs[4].value.trim(), rule = inputs[5].value;
     rows.forEach(function (row) {
       var show = (!q || row.textContent.toLowerCase().indexOf(q) >= 0) &&
         (!verdict || row.dataset.verdict === verdict) &&
         (!category || (" " + row.dataset.categories + " ").indexOf(" " + category + " ") >= 0) &&
+        (!rule || (" " + row.dataset.rules + " ").indexOf(" " + rule + " ") >= 0) &&
         (!year || row.dataset.year === year) &&
         (!region || row.dataset.region.indexOf(region) >= 0);
       row.hidden = !show;
