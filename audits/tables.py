@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from audits.digits import RowShape, RowValues, read_row, settle
 from audits.layouts import RowSpec, TableSpec
 from audits.model import Cell, TableNote
+from audits.normalize import compact
 from audits.stream import ROW, SEP, Stream
 
 _VALUE_RUN = re.compile(r"((?:[+\-−]|增|减)?\d[\d.,]*(?: (?:[+\-−]|增|减)?\d[\d.,]*)*(?:万元|元)?)")
@@ -83,8 +84,8 @@ class TableReader:
         self.name, self.spec, self.rows, self.stream = name, spec, rows, stream
         self._native = {row.key for row in spec.rows}
         self.notes: list[TableNote] = []
-        self._headers = sorted({_c(h) for h in spec.headers}, key=len, reverse=True)
-        self._groups = [(g.key, sorted({_c(v) for v in g.labels}, key=len, reverse=True)) for g in spec.groups]
+        self._headers = sorted({compact(h) for h in spec.headers}, key=len, reverse=True)
+        self._groups = [(g.key, sorted({compact(v) for v in g.labels}, key=len, reverse=True)) for g in spec.groups]
 
     # Read ----------------------------------------------------------------------------------
 
@@ -205,7 +206,7 @@ class TableReader:
         return any(h in label for h in self._headers) or any(v in label for _, vs in self._groups for v in vs)
 
     def _is_extra_row(self, label: str) -> bool:
-        return any(label.endswith(_c(x)) or label == _c(x) for x in self.spec.extra_rows)
+        return any(label.endswith(compact(x)) or label == compact(x) for x in self.spec.extra_rows)
 
     # Cells ---------------------------------------------------------------------------------
 
@@ -241,12 +242,6 @@ class TableReader:
 
     def _note(self, kind: str, row: str, detail: str, offset: int) -> None:
         self.notes.append(TableNote(self.name, row, kind, detail, self.stream.line_at(offset)))
-
-
-def _c(text: str) -> str:
-    from audits.normalize import compact
-
-    return compact(text)
 
 
 def _detach_numerals(tokens: list[Token], rows: list[RowSpec]) -> list[Token]:

@@ -57,64 +57,50 @@ def run(rules: list[Rule], frames: Frames, book: Rulebook, out: Path | None = No
         applicable = docs.filter(applies_expr(rule)).select("source")
         measures[rule.id] = Measure(m.frame.join(applicable, on="source", how="semi"), m.expectation)
     by_id = {r.id: r for r in rules}
-    findings, results = _judge(measures, docs, "reports", by_id)
+    findings, result = _judge(measures, docs, by_id, "reports")
+    results = [result]
     if claim_rules:
-        claim_measures = {r.id: _claim(r, frames, docs) for r in claim_rules}
-        more, claim_results = _judge_long(claim_measures, docs, by_id)
+        more, result = _judge({r.id: _claim(r, frames, docs) for r in claim_rules}, docs, by_id, "claims", per_row=True)
         findings += more
-        results.append(claim_results)
+        results.append(result)
     if out is not None:
         _save(results, out)
     return findings
 
 
-def _judge(measures: dict[str, Measure], docs: pl.DataFrame, name: str, by_id: dict[str, Rule]) -> tuple[list[Finding], list[dict]]:
-    """One wide frame (a column per rule), one suite, one validation."""
-    gx, gxe, context = _gx()
-    wide = docs.select("source")
-    for rid, m in measures.items():
-        wide = wide.join(m.frame.select("source", pl.col("value").alias(rid)), on="source", how="left")
+def _judge(measures: dict[str, Measure], docs: pl.DataFrame, by_id: dict[str, Rule], name: str, per_row: bool = False) -> tuple[list[Finding], dict]:
+    """One wide frame (a column per rule), one suite, one validation.
+
+    Report-level rules have one row per report (keyed by `source`); with `per_row` (claims) each
+    rule may have several rows per report, keyed by a row id.
+    """
+    gx, _, _ = _gx()
+    index = "row_id" if per_row else "source"
+    if per_row:
+        long = pl.concat([m.frame.with_columns(pl.lit(rid).alias("rule_id")) for rid, m in measures.items()], how="diagonal_relaxed")
+        long = long.with_row_index("row_id").with_columns(pl.col("row_id").cast(pl.Utf8))
+        keyed = {rid: long.filter(pl.col("rule_id") == rid) for rid in measures}
+        wide = long.select("row_id")
+    else:
+        keyed = {rid: m.frame for rid, m in measures.items()}
+        wide = docs.select("source")
+    for rid, frame in keyed.items():
+        wide = wide.join(frame.select(index, pl.col("value").alias(rid)), on=index, how="left")
     suite = gx.ExpectationSuite(name=f"audits-{name}")
     for rid, m in measures.items():
         expectation = m.expectation(rid)
         expectation.meta = {"rule_id": rid}
         suite.add_expectation(expectation)
-    failed = _validate(wide, suite, name)
+    failed = _validate(wide, suite, name, index)
     findings = []
-    for rid, sources in failed["failures"].items():
-        m = measures[rid]
-        rows = m.frame.filter(pl.col("source").is_in(sources)).join(docs, on="source", how="left")
-        findings.extend(_finding(by_id[rid], row) for row in rows.iter_rows(named=True))
-    return findings, [failed["result"]]
-
-
-def _judge_long(measures: dict[str, Measure], docs: pl.DataFrame, by_id: dict[str, Rule]) -> tuple[list[Finding], dict]:
-    """Claims: one row per sentence that states a figure, all rules in one frame and one suite."""
-    gx, gxe, context = _gx()
-    frames = []
-    for rid, m in measures.items():
-        frames.append(m.frame.with_columns(pl.lit(rid).alias("rule_id")))
-    long = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-    if long.is_empty():
-        return [], {}
-    long = long.with_row_index("row_id").with_columns(pl.col("row_id").cast(pl.Utf8))
-    wide = long.select("row_id", "source", *[pl.when(pl.col("rule_id") == rid).then(pl.col("value")).alias(rid) for rid in measures])
-    wide = wide.join(long.select("row_id", *[pl.when(pl.col("rule_id") == rid).then(pl.col("figure")).alias(f"{rid}:figure") for rid in measures]), on="row_id")
-    suite = gx.ExpectationSuite(name="audits-claims")
-    for rid, m in measures.items():
-        expectation = m.expectation(rid)
-        expectation.meta = {"rule_id": rid}
-        suite.add_expectation(expectation)
-    failed = _validate(wide, suite, "claims", index="row_id")
-    findings = []
-    for rid, ids in failed["failures"].items():
-        rows = long.filter(pl.col("row_id").is_in(ids)).join(docs, on="source", how="left")
+    for rid, keys in failed["failures"].items():
+        rows = keyed[rid].filter(pl.col(index).is_in(keys)).join(docs, on="source", how="left")
         findings.extend(_finding(by_id[rid], row) for row in rows.iter_rows(named=True))
     return findings, failed["result"]
 
 
-def _validate(wide: pl.DataFrame, suite, name: str, index: str = "source") -> dict:
-    gx, gxe, context = _gx()
+def _validate(wide: pl.DataFrame, suite, name: str, index: str) -> dict:
+    _, _, context = _gx()
     source = context.data_sources.add_or_update_pandas(f"audits-{name}")
     asset = source.add_dataframe_asset(f"{name}-{id(wide)}")
     batch = asset.add_batch_definition_whole_dataframe("batch").get_batch(batch_parameters={"dataframe": wide.to_pandas()})

@@ -222,7 +222,9 @@ def _cell_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book: Rul
         pl.concat_str("table", "row", "col", separator=".").alias("key"),
         pl.col("flag").fill_null(""),
     ).with_row_index("__i")
-    key_of = lambda s: pl.col("key").is_in([".".join(k) for k in s])  # noqa: E731
+
+    def key_of(keys: set[tuple[str, str, str]]) -> pl.Expr:
+        return pl.col("key").is_in([".".join(k) for k in keys])
     checks = {}
     for rule in rules:
         c = rule.check
