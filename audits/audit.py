@@ -32,10 +32,11 @@ CHUNK = 2000  # reports parsed per chunk; frames are built per chunk to keep mem
 
 
 def default_rules_dir() -> Path:
-    """`./rules` when it exists (a checkout), else the rule set installed with the package."""
-    local = Path("rules")
-    if (local / "templates").is_dir():
-        return local
+    """`./rules` when it exists, else the rule set installed with the package (inside it when
+    installed from a wheel, beside it in an editable install of the checkout)."""
+    for folder in (Path("rules"), PACKAGE / "rules", PACKAGE.parent / "rules"):
+        if (folder / "templates").is_dir():
+            return folder
     return PACKAGE / "rules"
 
 
