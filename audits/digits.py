@@ -11,6 +11,7 @@ We never look at other rows to choose, so a failing table identity cannot be hid
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from itertools import combinations
 from dataclasses import dataclass
 
@@ -107,8 +108,11 @@ def _extra(items: list[Item], shape: RowShape) -> RowValues:
 
 
 def _num(item: Item) -> float:
-    if item is None:
-        return 0.0
+    return 0.0 if item is None else _value_of(item)
+
+
+@lru_cache(maxsize=65536)
+def _value_of(item: str) -> float:
     value = parse_number(item, signed=True)
     return value if value is not None else float("nan")
 
@@ -119,11 +123,11 @@ def _consistent(values: list[float], shape: RowShape) -> bool:
 
 def _split(items: list[Item], shape: RowShape) -> RowValues:
     printed = " ".join(x if x is not None else "□" for x in items)
-    readings = [r for r in _readings(items, shape.n, shape) if _decimals_fit(r, shape)]
+    good = [r for r in _readings(items, shape.n, shape, consistent_only=True) if _decimals_fit(r, shape)]
+    readings = good or [r for r in _readings(items, shape.n, shape) if _decimals_fit(r, shape)]
     if not readings:
         return _fallback(items, shape, printed)
-    good = [r for r in readings if _consistent([_num(x) for x in r], shape)]
-    pool = good or readings
+    pool = readings
     best = min(pool, key=_implausibility)
     row = _direct(best, shape)
     if good and len(good) == 1:
@@ -190,21 +194,21 @@ def _implausibility(reading: list[Item]) -> tuple[int, list[int]]:
     return (sum(length * length for length in lengths), [-length for length in lengths])
 
 
-def _readings(items: list[Item], n: int, shape: RowShape):
-    """Every way to cut the chunks into exactly `n` numbers without leading zeros."""
-    count = [0]
+def _readings(items: list[Item], n: int, shape: RowShape, consistent_only: bool = False):
+    """Every way to cut the chunks into exactly `n` numbers without leading zeros.
 
-    def cuts(chunk: str, parts: int):
-        if parts == 1:
-            if _valid_part(chunk):
-                yield [chunk]
-            return
-        for i in range(1, len(chunk) - parts + 2):
-            head = chunk[:i]
-            if not _valid_part(head):
-                continue
-            for rest in cuts(chunk[i:], parts - 1):
-                yield [head, *rest]
+    With `consistent_only`, a partial reading is dropped as soon as one of its complete blocks
+    does not add up, which keeps long runs (table 四's 15 cells) cheap.
+    """
+    count = [0]
+    ends = {max(parts + (total,)): (parts, total) for parts, total in shape.blocks}
+
+    def fits(acc: list[Item], start: int) -> bool:
+        for end in range(start, len(acc)):
+            block = ends.get(end)
+            if block and abs(sum(_num(acc[i]) for i in block[0]) - _num(acc[block[1]])) >= 1e-6:
+                return False
+        return True
 
     def walk(index: int, remaining: int, acc: list[Item]):
         if count[0] >= _MAX_READINGS:
@@ -216,21 +220,39 @@ def _readings(items: list[Item], n: int, shape: RowShape):
             return
         item = items[index]
         later = len(items) - index - 1
-        if item is None:
-            yield from walk(index + 1, remaining - 1, acc + [None])
-            return
-        digits = len(re.sub(r"\D", "", item))
-        for parts in range(1, min(digits, remaining - later) + 1):
-            for pieces in cuts(item, parts):
-                yield from walk(index + 1, remaining - parts, acc + pieces)
+        options = [(None,)] if item is None else [
+            pieces for parts in range(1, min(_digit_count(item), remaining - later) + 1) for pieces in _cuts(item, parts)
+        ]
+        for pieces in options:
+            extended = acc + list(pieces)
+            if consistent_only and not fits(extended, len(acc)):
+                continue
+            yield from walk(index + 1, remaining - len(pieces), extended)
 
     yield from walk(0, n, [])
 
 
+def _digit_count(item: str) -> int:
+    return sum(ch.isdigit() for ch in item)
+
+
+@lru_cache(maxsize=4096)
+def _cuts(chunk: str, parts: int) -> tuple[tuple[str, ...], ...]:
+    """The ways to cut one printed chunk into `parts` valid numbers (chunks repeat: cache them)."""
+    if parts == 1:
+        return ((chunk,),) if _valid_part(chunk) else ()
+    out = []
+    for i in range(1, len(chunk) - parts + 2):
+        head = chunk[:i]
+        if _valid_part(head):
+            out.extend((head, *rest) for rest in _cuts(chunk[i:], parts - 1))
+    return tuple(out)
+
+
 def _valid_part(text: str) -> bool:
-    if not text or text[0] in ".":
+    if not text or text[0] == "." or text[-1] == ".":
         return False
-    if text.endswith("."):
-        return False
-    digits = re.sub(r"万?元$", "", text.lstrip("+-−增减"))
-    return bool(digits) and (digits == "0" or not digits.startswith("0") or digits.startswith("0."))
+    digits = text.lstrip("+-−增减")
+    if digits.endswith("元"):
+        digits = digits.removesuffix("元").removesuffix("万")
+    return bool(digits) and (digits == "0" or digits[0] != "0" or digits.startswith("0."))
