@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import multiprocessing
 import os
+import signal
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -89,7 +90,11 @@ def parse_batch(paths: list[Path], templates_dir: Path, workers: int | None = No
     args = (str(templates_dir), str(cache_dir or ""))
     # NOTE: spawn, not fork: Polars' thread pool does not survive a fork, and forked workers would
     # inherit a scheduled job's lock and keep it after the parent is killed.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 and len(names) >= 8 else None
+    pool = (
+        ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent)
+        if workers > 1 and len(names) >= 8
+        else None
+    )
     try:
         for start in range(0, len(names), CHUNK):
             batch = names[start : start + CHUNK]
@@ -105,6 +110,16 @@ def parse_batch(paths: list[Path], templates_dir: Path, workers: int | None = No
         if pool:
             pool.shutdown()
     return (concat_frames(parts) if parts else build_frames([])), reused
+
+
+def _die_with_parent() -> None:
+    """Parse workers end when the run that started them is killed (Linux), instead of lingering."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def find_documents(inputs: list[Path]):

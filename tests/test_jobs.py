@@ -285,6 +285,27 @@ def _runs(settings: Settings) -> int:
         db.close()
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def _local_job(tmp: Path, name: str, inputs: Path) -> Path:
     folder = tmp / name
     (folder / "jobs").mkdir(parents=True)
@@ -311,8 +332,11 @@ def test_sigkill_mid_run_then_rerun_matches_an_uninterrupted_run(tmp_path):
     deadline = time.time() + 60
     while time.time() < deadline and len(list(cache.rglob("*.pkl"))) < 20:
         time.sleep(0.05)
+    workers = _children(process.pid)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    time.sleep(1.0)
+    assert not [pid for pid in workers if _alive(pid)], "parse workers outlived the killed run"
     assert 0 < len(list(cache.rglob("*.pkl"))) < 200, "the kill did not land mid-way"
     assert _runs(Settings(state_dir=killed / ".state")) == 0  # nothing half-recorded
     for folder in (killed, clean):
