@@ -324,26 +324,36 @@ _ORDINALS = "一二三四五六七八九十"
 
 
 def _enumeration(rule, frames, docs, book) -> Measure:
-    rows = []
-    for (source,), part in _sentences(frames).group_by("source", maintain_order=True):
-        gap = _enumeration_gap(part)
-        rows.append({"source": source, "value": gap[0] if gap else "", "line": gap[1] if gap else None})
-    frame = pl.DataFrame(rows, schema={"source": pl.Utf8, "value": pl.Utf8, "line": pl.Int32}).with_columns(
-        pl.format("第{}行附近：{}", pl.col("line"), pl.col("value")).alias("evidence"), _ctx(gap=pl.col("value"))
+    # Paragraphs (lines) that enumerate with 一是…二是…; only those few go through Python.
+    paragraphs = (
+        _sentences(frames)
+        .group_by("source", "line", maintain_order=True)
+        .agg(pl.col("text").str.join(""))
+        .with_columns(pl.col("text").str.extract_all(f"[{_ORDINALS}]是").alias("items"))
+        .filter(pl.col("items").list.len() >= 2)
+        .with_columns(pl.col("items").map_elements(_enumeration_gap, return_dtype=pl.Utf8).alias("gap"))
+        .filter(pl.col("gap").is_not_null())
+        .group_by("source", maintain_order=True)
+        .agg(pl.col("gap", "line").first())
+    )
+    frame = docs.select("source").join(paragraphs, on="source", how="left").select(
+        "source",
+        pl.col("gap").fill_null("").alias("value"),
+        "line",
+        pl.format("第{}行附近：{}", pl.col("line"), pl.col("gap")).alias("evidence"),
+        _ctx(gap=pl.col("gap")),
     )
     return _measure(frame, _in_set([""]))
 
 
-def _enumeration_gap(part: pl.DataFrame) -> tuple[str, int] | None:
-    """The first "一是…三是" jump within a paragraph (a line)."""
-    for line, text in part.group_by("line", maintain_order=True).agg(pl.col("text").str.join("")).iter_rows():
-        seen = [_ORDINALS.index(m) + 1 for m in re.findall(rf"([{_ORDINALS}])是", text)]
-        if len(seen) >= 2:
-            for a, b in zip(seen, seen[1:]):
-                if b > a + 1:
-                    return f"“{_ORDINALS[a - 1]}是”之后直接是“{_ORDINALS[b - 1]}是”", line
-            if seen[0] > 1:
-                return f"列举从“{_ORDINALS[seen[0] - 1]}是”开始", line
+def _enumeration_gap(items: pl.Series) -> str | None:
+    """"一是…三是" → the jump, in words; None when the items run without a gap."""
+    seen = [_ORDINALS.index(item[0]) + 1 for item in items]
+    for a, b in zip(seen, seen[1:]):
+        if b > a + 1:
+            return f"“{_ORDINALS[a - 1]}是”之后直接是“{_ORDINALS[b - 1]}是”"
+    if seen[0] > 1:
+        return f"列举从“{_ORDINALS[seen[0] - 1]}是”开始"
     return None
 
 

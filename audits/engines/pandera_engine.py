@@ -117,11 +117,21 @@ def _judge_identities(rules: list[Rule], wide: pl.DataFrame, each: str, table: s
         holds = {"=": (lhs - rhs).abs() <= tol, "<=": lhs <= rhs + tol, ">=": lhs + tol >= rhs}[op]
         checks[rule.id] = ~eligible | holds
     failures = _validate(wide, checks)
+    printed = _digit_runs(notes)
     return [
-        _identity_finding(rule, wide.row(i, named=True), each, table, leaves, notes, names_zh)
+        _identity_finding(rule, row, each, table, leaves, printed, names_zh)
         for rule in rules
-        for i in failures.get(rule.id, [])
+        if failures.get(rule.id)
+        for row in wide[failures[rule.id]].iter_rows(named=True)
     ]
+
+
+def _digit_runs(notes: pl.DataFrame) -> dict[tuple[str, str], list[str]]:
+    """What the parser noted about split digit runs, by (source, row); "" is a whole-table run."""
+    runs: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for source, row, detail in notes.filter(pl.col("kind") == "split").select("source", "row", "detail").iter_rows():
+        runs[(source, row)].append(detail)
+    return runs
 
 
 def _cross_year(rules: list[Rule], table: str, for_each: str, frames: Frames, docs: pl.DataFrame, history: pl.DataFrame | None, names_zh: dict) -> list[Finding]:
@@ -161,7 +171,7 @@ def _all_names(rules: list[Rule]) -> list[str]:
     return sorted({n for r in rules for n in identity_names(r.check.expr)})
 
 
-def _identity_finding(rule: Rule, row: dict, each: str, table: str, leaves: list[str], notes: pl.DataFrame, names_zh: dict) -> Finding:
+def _identity_finding(rule: Rule, row: dict, each: str, table: str, leaves: list[str], printed: dict, names_zh: dict) -> Finding:
     names = identity_names(rule.check.expr)
     involved = [n for n in names if n != LEAVES] + ([n for n in leaves if row.get(f"v:{n}") is not None or row.get(f"f:{n}")] if LEAVES in names else [])
     def key(n: str) -> str:
@@ -182,9 +192,8 @@ def _identity_finding(rule: Rule, row: dict, each: str, table: str, leaves: list
         severity = "warning"
         evidence += "；所涉单元格由连写数字拆分而来，存在多种拆分，结论待人工核实"
     if any(f == "inconsistent" for f in flags.values()):
-        rows = {n if each == "col" else row[each] for n, f in flags.items() if f == "inconsistent"}
-        printed = notes.filter(pl.col("row").is_in(list(rows)) | (pl.col("row") == ""))["detail"].to_list()
-        evidence += "；原文连写数字: " + "；".join(printed)
+        rows = sorted({n if each == "col" else row[each] for n, f in flags.items() if f == "inconsistent"} | {""})
+        evidence += "；原文连写数字: " + "；".join(d for r in rows for d in printed.get((row["source"], r), []))
     context = {
         each: row[each],
         f"{each}_label": names_zh.get(f"{each}:{table}", {}).get(row[each], row[each]),
@@ -218,10 +227,10 @@ def _arithmetic(expr: str, row: dict) -> str:
 def _cell_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book: Rulebook, names_zh: dict) -> list[Finding]:
     decimal = {(t, r.key, c) for layout in book.layouts.values() for t, spec in layout.tables.items() for r in spec.rows for c in r.decimal}
     signed = {(t, r.key, c) for layout in book.layouts.values() for t, spec in layout.tables.items() for r in spec.rows for c in r.signed}
-    cells = frames.cells.join(docs, on="source", how="left").with_columns(
+    cells = frames.cells.join(docs.select("source", "agency", "report_year", "template", "agency_kind"), on="source", how="left").with_columns(
         pl.concat_str("table", "row", "col", separator=".").alias("key"),
         pl.col("flag").fill_null(""),
-    ).with_row_index("__i")
+    )
 
     def key_of(keys: set[tuple[str, str, str]]) -> pl.Expr:
         return pl.col("key").is_in([".".join(k) for k in keys])
@@ -243,22 +252,24 @@ def _cell_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book: Rul
     failures = _validate(cells, checks)
     findings = []
     for rule in rules:
-        rows = cells[failures.get(rule.id, [])] if failures.get(rule.id) else None
-        if rows is None:
+        if not failures.get(rule.id):
             continue
-        for (_, table), part in rows.group_by(["source", "table"], maintain_order=True):
-            findings.append(_cells_finding(rule, part, table, names_zh["table"].get(table, table)))
+        # One finding per report and table, however many cells fail in it.
+        grouped = cells[failures[rule.id]].group_by(["source", "table"], maintain_order=True).agg(
+            pl.col("agency", "report_year", "line", "value").first(), pl.col("key"), pl.col("raw")
+        )
+        for row in grouped.iter_rows(named=True):
+            findings.append(_cells_finding(rule, row, names_zh["table"].get(row["table"], row["table"])))
     return findings
 
 
-def _cells_finding(rule: Rule, part: pl.DataFrame, table: str, table_name: str) -> Finding:
-    first = part.row(0, named=True)
-    keys = part["key"].to_list()
-    shown = "，".join(f"{k}={(r or '空')!s}" for k, r in zip(keys[:12], part["raw"].to_list()[:12]))
+def _cells_finding(rule: Rule, row: dict, table_name: str) -> Finding:
+    keys, raws = row["key"], row["raw"]
+    shown = "，".join(f"{k}={(r or '空')!s}" for k, r in zip(keys[:12], raws[:12]))
     more = f" 等 {len(keys)} 个" if len(keys) > 12 else ""
-    context = {"table": table, "table_name": table_name, "count": len(keys), "cells": "，".join(keys[:6]) + more, "value": first["value"]}
-    evidence = f"第 {first['line']} 行起：{shown}{more}"
-    return finding(rule, first, context, evidence, cells=tuple(keys), line=first["line"])
+    context = {"table": row["table"], "table_name": table_name, "count": len(keys), "cells": "，".join(keys[:6]) + more, "value": row["value"]}
+    evidence = f"第 {row['line']} 行起：{shown}{more}"
+    return finding(rule, row, context, evidence, cells=tuple(keys), line=row["line"])
 
 
 # Tables and rows ----------------------------------------------------------------------------
