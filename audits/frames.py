@@ -26,6 +26,8 @@ DOCUMENT_SCHEMA = {
     "tables_found": pl.Utf8,
     "sections_found": pl.Int32,
     "lines": pl.Int32,
+    "body_start": pl.Int32,
+    "body_end": pl.Int32,
     "problems": pl.Utf8,
     "content_hash": pl.Utf8,
 }
@@ -48,7 +50,8 @@ SECTION_SCHEMA = {
     "line": pl.Int32,
     "end_line": pl.Int32,
 }
-LINE_SCHEMA = {"source": pl.Utf8, "no": pl.Int32, "raw": pl.Utf8, "text": pl.Utf8}
+# Lines as normalised, empty ones left out (the parser's Line keeps the original for evidence).
+LINE_SCHEMA = {"source": pl.Utf8, "no": pl.Int32, "text": pl.Utf8}
 SNIPPET_SCHEMA = {"source": pl.Utf8, "kind": pl.Utf8, "text": pl.Utf8, "line": pl.Int32, "value": pl.Utf8}
 NOTE_SCHEMA = {"source": pl.Utf8, "table": pl.Utf8, "row": pl.Utf8, "kind": pl.Utf8, "detail": pl.Utf8, "line": pl.Int32}
 
@@ -84,6 +87,8 @@ def build_frames(reports: list[ParsedReport]) -> Frames:
                 "tables_found": ",".join(r.tables_found),
                 "sections_found": len(r.sections),
                 "lines": len(r.lines),
+                "body_start": r.body[0],
+                "body_end": r.body[1],
                 "problems": "；".join(r.problems),
                 "content_hash": r.content_hash,
             }
@@ -96,7 +101,7 @@ def build_frames(reports: list[ParsedReport]) -> Frames:
             {"source": r.source, "position": i, "key": s.key, "title": s.title, "numeral": s.numeral, "line": s.line, "end_line": s.end_line}
             for i, s in enumerate(r.sections)
         )
-        lines.extend({"source": r.source, "no": x.no, "raw": x.raw, "text": x.text} for x in r.lines)
+        lines.extend({"source": r.source, "no": x.no, "text": x.text} for x in r.lines if x.text)
         snippets.extend({"source": r.source, "kind": s.kind, "text": s.text, "line": s.line, "value": s.value} for s in r.snippets)
         notes.extend(
             {"source": r.source, "table": n.table, "row": n.row, "kind": n.kind, "detail": n.detail, "line": n.line} for n in r.table_notes

@@ -23,7 +23,7 @@ import polars as pl
 
 from audits.model import ParsedReport
 
-PARSER_VERSION = "1"  # bump when parsing changes, so cached parses are not reused
+PARSER_VERSION = "2"  # bump when parsing changes, so cached parses are not reused
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, job TEXT, started TEXT, finished TEXT,

@@ -89,6 +89,7 @@ class ParsedReport:
     tables_found: tuple[str, ...] = ()
     problems: list[str] = field(default_factory=list)
     content_hash: str = ""
+    body: tuple[int, int] = (0, 0)  # first and last line of the report body (title to sign-off)
     reused: bool = False  # taken from the parse cache of an earlier run, not parsed again
 
 

@@ -64,7 +64,9 @@ def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") 
     report.published = _published(lines, report.sections)
     report.signed, report.signed_raw = _signed(lines, body_end, report)
     _read_tables(report, stream, layout, layouts, headings)
-    report.snippets = _snippets(lines, stream, report.sections, body_end)
+    body_start = next((line.no for line in lines if _TITLE.search(line.text)), 1)
+    report.body = (body_start, body_end)
+    report.snippets = _snippets(lines, body_start, body_end)
     report.status = _status(report)
     if report.status == "failed":
         report.problems = ["未识别为政府信息公开工作年度报告（没有找到报告标题、六个部分的标题或统计表）"]
@@ -294,17 +296,10 @@ def _template(layout: Layout, layouts: dict[str, Layout], rows: set[tuple[str, s
 # Statements ---------------------------------------------------------------------------------
 
 
-def _section_of(sections: list[Section], line: int) -> str:
-    key = "preamble"
-    for s in sections:
-        if s.line <= line:
-            key = s.key
-    return key
-
-
-def sentences(lines: list[Line], body_end: int) -> list[tuple[int, str]]:
+def sentences(lines: list[Line], start: int, end: int) -> list[tuple[int, str]]:
+    """The body's sentences with their line (tables left out)."""
     out = []
-    for line in lines[:body_end]:
+    for line in lines[start - 1 : end]:
         if not line.text or line.text.startswith("|"):
             continue
         for sentence in _SENTENCE_SPLIT.split(line.text):
@@ -313,14 +308,10 @@ def sentences(lines: list[Line], body_end: int) -> list[tuple[int, str]]:
     return out
 
 
-def _snippets(lines: list[Line], stream: Stream, sections: list[Section], body_end: int) -> list[Snippet]:
+def _snippets(lines: list[Line], start: int, end: int) -> list[Snippet]:
+    """Statements the rules judge: the period statement, phones, e-mails, addresses, web addresses."""
     found: list[Snippet] = []
-    start = next((line.no for line in lines if _TITLE.search(line.text)), 1)
-    for no, sentence in sentences(lines, body_end):
-        if no < start:
-            continue
-        section = _section_of(sections, no)
-        found.append(Snippet("sentence", sentence, no, section))
+    for no, sentence in sentences(lines, start, end):
         if _PERIOD_WORDS.search(sentence):
             found.append(Snippet("period", sentence, no, period_value(sentence)))
         for m in _PHONE.finditer(sentence):

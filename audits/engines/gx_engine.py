@@ -266,7 +266,7 @@ def _lexicon(rule, frames, docs, book) -> Measure:
     c = rule.check
     lines = frames.lines.filter(pl.col("text") != "")
     hits = pl.sum_horizontal([pl.col("text").str.contains(w, literal=True).cast(pl.Int32) for w in c.words]) if c.words else pl.lit(0)
-    pattern = pl.any_horizontal([pl.col("raw").str.contains(p) for p in c.patterns]) if c.patterns else pl.lit(False)
+    pattern = pl.any_horizontal([pl.col("text").str.contains(p) for p in c.patterns]) if c.patterns else pl.lit(False)
     bad = lines.filter((hits >= c.min_hits) | pattern).group_by("source", maintain_order=True).agg(
         pl.len().alias("n"), pl.col("no").first().alias("line"), pl.col("text").first().str.slice(0, 120).alias("sample")
     )
@@ -281,7 +281,19 @@ def _lexicon(rule, frames, docs, book) -> Measure:
 
 
 def _sentences(frames: Frames, sections: list[str] | None = None) -> pl.DataFrame:
-    s = frames.snippets.filter(pl.col("kind") == "sentence").select("source", "text", "line", pl.col("value").alias("section"))
+    """The body's sentences (source, line, text, section), from the lines frame, tables left out."""
+    body = frames.documents.select("source", "body_start", "body_end")
+    lines = (
+        frames.lines.join(body, on="source")
+        .filter(pl.col("no").is_between(pl.col("body_start"), pl.col("body_end")) & ~pl.col("text").str.starts_with("|"))
+        .select("source", pl.col("no").alias("line"), pl.col("text").str.extract_all(r"[^。；;!?！？]+[。；;!?！？]?").alias("text"))
+        .explode("text")
+        .with_columns(pl.col("text").str.strip_chars())
+        .filter(pl.col("text").is_not_null() & (pl.col("text") != ""))
+        .sort("source", "line", maintain_order=True)
+    )
+    starts = frames.sections.select("source", pl.col("line").cast(pl.Int32), pl.col("key").alias("section")).sort("source", "line")
+    s = lines.join_asof(starts, on="line", by="source", strategy="backward", check_sortedness=False).with_columns(pl.col("section").fill_null("preamble"))
     return s.filter(pl.col("section").is_in(sections)) if sections else s
 
 
