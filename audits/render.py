@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from audits.frames import Frames
 from audits.outputs import write_text
@@ -65,7 +65,7 @@ class TableView:
     key: str
     title: str
     cols: list[tuple[str, str]]  # key, label
-    rows: list[dict]  # {key, label, cells: [{key, text, flag, hit}]}
+    rows: list[tuple]  # (label, the row's <td> cells as escaped HTML)
 
 
 @dataclass
@@ -208,7 +208,8 @@ def _category_counts(categories: list[str]) -> dict[str, int]:
 
 def _report_view(doc, findings, cells, sections, lines, rules: dict[str, Rule], book: Rulebook, out: Path, extra) -> ReportView:
     rows = findings.iter_rows(named=True) if findings is not None else []
-    views = [_finding_view(f, rules[f["rule_id"]], doc, cells, sections, lines, book) for f in rows]
+    drawn = _DrawnTables(doc["template"], cells, book)
+    views = [_finding_view(f, rules[f["rule_id"]], drawn, sections, lines) for f in rows]
     failed_rules = {v.rule_id for v in views}
     passed = [{"id": r.id, "title": r.title} for r in rules.values() if r.id not in failed_rules]
     label, css = verdict(doc["status"], doc["tables_found"] or "", [v.severity for v in views])
@@ -229,7 +230,7 @@ def _report_view(doc, findings, cells, sections, lines, rules: dict[str, Rule], 
     )
 
 
-def _finding_view(f: dict, rule: Rule, doc, cells, sections, lines: dict, book: Rulebook) -> FindingView:
+def _finding_view(f: dict, rule: Rule, drawn: "_DrawnTables", sections, lines: dict) -> FindingView:
     keys = [k for k in (f.get("cells") or "").split(";") if k]
     tables = sorted({k.split(".")[0] for k in keys if k.split(".")[0] in TABLE_ZH}, key=list(TABLE_ZH).index)
     view = FindingView(
@@ -243,7 +244,7 @@ def _finding_view(f: dict, rule: Rule, doc, cells, sections, lines: dict, book: 
         basis=rule.basis,
         line=f.get("line"),
         quote=_quote(lines.get(f["line"], ""), f["evidence"] or "") if f.get("line") else {},
-        tables=[_table_view(t, doc["template"], cells, set(keys), book) for t in tables] if cells is not None else [],
+        tables=[drawn.view(t, set(keys)) for t in tables],
         fingerprint=f.get("fingerprint") or "",
         state=f.get("state") or "",
         decision=f.get("decision") or "",
@@ -285,34 +286,48 @@ def _quote(text: str, evidence: str) -> dict:
     }
 
 
-def _table_view(table: str, template: str, cells: pl.DataFrame, hits: set[str], book: Rulebook) -> TableView:
-    layout = book.layouts.get(template) or book.layouts.get("2021") or next(iter(book.layouts.values()))
-    spec = layout.tables[table]
-    printed = {(c["row"], c["col"]): c for c in cells.filter(pl.col("table") == table).iter_rows(named=True)}
-    row_keys = [r for r in spec.rows]
-    extra_rows = [r for lay in book.layouts.values() for r in lay.tables[table].rows if r.key not in {x.key for x in row_keys} and any(k[0] == r.key for k in printed)]
-    rows = []
-    for row in row_keys + extra_rows:
-        cols = spec.row_cols(row)
-        row_hit = f"{table}.{row.key}" in hits
-        rows.append(
-            {
-                "key": row.key,
-                "label": row.label,
-                "hit": row_hit,
-                "cells": [
-                    {
-                        "key": f"{table}.{row.key}.{col}",
-                        "text": _cell_text(printed.get((row.key, col))),
-                        "flag": (printed.get((row.key, col)) or {}).get("flag") or ("absent" if (row.key, col) not in printed else ""),
-                        "hit": f"{table}.{row.key}.{col}" in hits or row_hit,
-                    }
-                    for col in cols
-                ],
-            }
-        )
-    all_cols = list(dict.fromkeys(c for r in row_keys for c in spec.row_cols(r)))
-    return TableView(table, TABLE_ZH[table], [(c, spec.col_labels.get(c, c)) for c in all_cols], rows)
+class _DrawnTables:
+    """A report's three tables in its template's layout, laid out once and marked per finding."""
+
+    def __init__(self, template: str, cells: pl.DataFrame | None, book: Rulebook):
+        self.layout = book.layouts.get(template) or book.layouts.get("2021") or next(iter(book.layouts.values()))
+        self.book = book
+        self.printed: dict[str, dict] = {}
+        if cells is not None:
+            for c in cells.iter_rows(named=True):
+                self.printed.setdefault(c["table"], {})[(c["row"], c["col"])] = c
+        self.base: dict[str, tuple] = {}
+
+    def view(self, table: str, hits: set[str]) -> TableView:
+        cols, rows = self.base.get(table) or self.base.setdefault(table, self._lay_out(table))
+        marked = []
+        for key, label, cells in rows:
+            row_hit = f"{table}.{key}" in hits
+            html = "".join(hit if row_hit or cell_key in hits else plain for cell_key, plain, hit in cells)
+            marked.append((label, Markup(html)))
+        return TableView(table, TABLE_ZH[table], cols, marked)
+
+    def _lay_out(self, table: str) -> tuple:
+        """Each cell as HTML twice (plain, marked): a page draws the same table for many findings.
+
+        The printed text is escaped here with markupsafe, exactly as autoescape would.
+        """
+        spec = self.layout.tables[table]
+        printed = self.printed.get(table, {})
+        own = {r.key for r in spec.rows}
+        others = [r for lay in self.book.layouts.values() for r in lay.tables[table].rows if r.key not in own and any(k[0] == r.key for k in printed)]
+        rows = []
+        for row in list(spec.rows) + others:
+            cells = []
+            for col in spec.row_cols(row):
+                cell = printed.get((row.key, col))
+                flag = (cell or {}).get("flag") or ("absent" if cell is None else "")
+                key = f"{table}.{row.key}.{col}"
+                text = escape(_cell_text(cell))
+                cells.append((key, f'<td class="{flag}" data-key="{key}">{text}</td>', f'<td class="hit {flag}" data-key="{key}">{text}</td>'))
+            rows.append((row.key, row.label, cells))
+        all_cols = list(dict.fromkeys(c for r in spec.rows for c in spec.row_cols(r)))
+        return [(c, spec.col_labels.get(c, c)) for c in all_cols], rows
 
 
 def _cell_text(cell: dict | None) -> str:

@@ -359,3 +359,19 @@ def test_hostile_text_is_shown_escaped(hostile):
     assert PWNED in text(spam.xpath("./blockquote")[0])
     index = parse_page(hostile.out / "index.html")
     assert SCRIPT in text(index.xpath('//table[@id="reports"]//a')[0])
+
+
+def test_redrawn_table_escapes_printed_cell_text():
+    import polars as pl
+
+    from audits.render import _DrawnTables
+    from audits.rulebook import load_rulebook
+
+    cells = pl.DataFrame(
+        {"table": ["active"], "row": ["punishment"], "col": ["decisions"], "value": [None], "raw": ["<img src=x onerror=alert(1)>"], "flag": ["unreadable"]},
+        schema={"table": pl.Utf8, "row": pl.Utf8, "col": pl.Utf8, "value": pl.Float64, "raw": pl.Utf8, "flag": pl.Utf8},
+    )
+    view = _DrawnTables("2021", cells, load_rulebook(ROOT / "rules")).view("active", {"active.punishment.decisions"})
+    html = str(dict(view.rows)["行政处罚"])
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert 'class="hit unreadable" data-key="active.punishment.decisions"' in html
