@@ -29,7 +29,7 @@ from audits.parse import agency_kind, parse
 
 PACKAGE = Path(__file__).resolve().parent
 SAMPLES = PACKAGE / "samples"
-CHUNK = 2000  # reports parsed per chunk; frames are built per chunk to keep memory flat
+CHUNK = 50  # reports per task handed to a parse worker, which returns their frames
 
 
 def default_rules_dir() -> Path:
@@ -81,13 +81,21 @@ def parse_file(path: str, templates_dir: str, cache_dir: str = "") -> ParsedRepo
     return report
 
 
+def parse_chunk(paths: list[str], templates_dir: str, cache_dir: str = "") -> tuple[Frames, int]:
+    """Parse some files and return their frames (frames cross process boundaries cheaply, as Arrow)."""
+    reports = [parse_file(p, templates_dir, cache_dir) for p in paths]
+    return build_frames(reports), sum(r.reused for r in reports)
+
+
 def parse_batch(paths: list[Path], templates_dir: Path, workers: int | None = None, on_progress=None, cache_dir: Path | None = None) -> tuple[Frames, int]:
-    """Parse files on all cores, building frames chunk by chunk; returns the frames and how many came from the cache."""
+    """Parse files on all cores; each worker builds the frames of its files. Returns the frames and
+    how many reports came from the parse cache."""
     workers = workers or min(os.cpu_count() or 1, 8)
+    names = [str(p) for p in paths]
+    chunks = [names[i : i + CHUNK] for i in range(0, len(names), CHUNK)]
+    args = (str(templates_dir), str(cache_dir or ""))
     parts: list[Frames] = []
     reused = 0
-    names = [str(p) for p in paths]
-    args = (str(templates_dir), str(cache_dir or ""))
     # NOTE: spawn, not fork: Polars' thread pool does not survive a fork, and forked workers would
     # inherit a scheduled job's lock and keep it after the parent is killed.
     pool = (
@@ -96,14 +104,10 @@ def parse_batch(paths: list[Path], templates_dir: Path, workers: int | None = No
         else None
     )
     try:
-        for start in range(0, len(names), CHUNK):
-            batch = names[start : start + CHUNK]
-            if pool:
-                chunk = list(pool.map(parse_file, batch, [args[0]] * len(batch), [args[1]] * len(batch), chunksize=16))
-            else:
-                chunk = [parse_file(n, *args) for n in batch]
-            reused += sum(r.reused for r in chunk)
-            parts.append(build_frames(chunk))
+        results = pool.map(parse_chunk, chunks, *([a] * len(chunks) for a in args)) if pool else (parse_chunk(c, *args) for c in chunks)
+        for chunk, (frames, n_reused) in zip(chunks, results):
+            parts.append(frames)
+            reused += n_reused
             if on_progress:
                 on_progress(len(chunk))
     finally:
