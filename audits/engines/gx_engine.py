@@ -27,6 +27,20 @@ BODY_SECTIONS = ("preamble", "overview", "active", "applications", "review_litig
 
 
 @dataclass
+class Batch:
+    """What every measure reads: the frames, the documents, the layouts, and the body's sentences
+    (split once per run, shared by the claim, negation, mention and enumeration rules)."""
+
+    frames: Frames
+    docs: pl.DataFrame
+    book: Rulebook
+    sentences: pl.DataFrame
+
+    def sentences_in(self, sections: list[str] | None) -> pl.DataFrame:
+        return self.sentences.filter(pl.col("section").is_in(sections)) if sections else self.sentences
+
+
+@dataclass
 class Measure:
     """One rule's column: `value` per report, judged by `expectation`; `evidence` explains a failure."""
 
@@ -48,19 +62,20 @@ def run(rules: list[Rule], frames: Frames, book: Rulebook, out: Path | None = No
     if not rules or frames.documents.is_empty():
         return []
     docs = frames.documents.with_columns(pl.col("published").cast(pl.Utf8).alias("published_text"))
+    batch = Batch(frames, docs, book, _sentences(frames))
     measures: dict[str, Measure] = {}
     claim_rules = [r for r in rules if isinstance(r.check, k.ClaimCheck)]
     for rule in rules:
         if rule in claim_rules:
             continue
-        m = MEASURES[rule.check.kind](rule, frames, docs, book)
+        m = MEASURES[rule.check.kind](rule, batch)
         applicable = docs.filter(applies_expr(rule)).select("source")
         measures[rule.id] = Measure(m.frame.join(applicable, on="source", how="semi"), m.expectation)
     by_id = {r.id: r for r in rules}
     findings, result = _judge(measures, docs, by_id, "reports")
     results = [result]
     if claim_rules:
-        more, result = _judge({r.id: _claim(r, frames, docs) for r in claim_rules}, docs, by_id, "claims", per_row=True)
+        more, result = _judge({r.id: _claim(r, batch) for r in claim_rules}, docs, by_id, "claims", per_row=True)
         findings += more
         results.append(result)
     if out is not None:
@@ -150,7 +165,8 @@ def _between(low=None, high=None) -> Callable[[str], Any]:
     return lambda column: _gx()[1].ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)
 
 
-def _parse(rule, frames, docs, book) -> Measure:
+def _parse(rule, b: Batch) -> Measure:
+    docs = b.docs
     frame = docs.select(
         "source",
         pl.col("problems").fill_null("").alias("value"),
@@ -161,7 +177,8 @@ def _parse(rule, frames, docs, book) -> Measure:
     return _measure(frame, _in_set([""]))
 
 
-def _sections(rule, frames, docs, book) -> Measure:
+def _sections(rule, b: Batch) -> Measure:
+    frames, docs, book = b.frames, b.docs, b.book
     specs = {name: [(s.key, s.numeral, s.title) for s in layout.sections] for name, layout in book.layouts.items()}
     default = next(iter(specs))
     found = frames.sections.group_by("source").agg(pl.col("key"), pl.col("numeral"), pl.col("line"), pl.col("title"))
@@ -183,7 +200,8 @@ def _sections(rule, frames, docs, book) -> Measure:
     return _measure(frame, _in_set([""]))
 
 
-def _period(rule, frames, docs, book) -> Measure:
+def _period(rule, b: Batch) -> Measure:
+    frames, docs = b.frames, b.docs
     first = frames.snippets.filter(pl.col("kind") == "period").group_by("source", maintain_order=True).first()
     frame = docs.filter(pl.col("status") != "failed").select("source", "report_year").join(first, on="source", how="left")
     expected = pl.format("{}-01-01/{}-12-31", pl.col("report_year"), pl.col("report_year"))
@@ -211,7 +229,8 @@ def _period(rule, frames, docs, book) -> Measure:
     return _measure(frame, _in_set(["ok"]))
 
 
-def _contact(rule, frames, docs, book) -> Measure:
+def _contact(rule, b: Batch) -> Measure:
+    frames, docs = b.frames, b.docs
     accept = list(rule.check.accept)
     found = frames.snippets.filter(pl.col("kind").is_in(accept)).group_by("source").agg(pl.len().alias("n"), pl.col("value").first().alias("first"))
     frame = docs.filter(pl.col("status") != "failed").select("source").join(found, on="source", how="left").select(
@@ -223,7 +242,8 @@ def _contact(rule, frames, docs, book) -> Measure:
     return _measure(frame, _between(low=1))
 
 
-def _deadline(rule, frames, docs, book) -> Measure:
+def _deadline(rule, b: Batch) -> Measure:
+    docs = b.docs
     deadline = pl.lit(None, pl.Date)
     for kind, month_day in rule.check.deadlines.items():
         month, day = (int(x) for x in month_day.split("-"))
@@ -243,7 +263,8 @@ def _deadline(rule, frames, docs, book) -> Measure:
     return _measure(frame, _between(high=0))
 
 
-def _template(rule, frames, docs, book) -> Measure:
+def _template(rule, b: Batch) -> Measure:
+    docs, book = b.docs, b.book
     years = {name: layout.report_years for name, layout in book.layouts.items()}
     frame = docs.filter(pl.col("template") != "unknown").select("source", "template", "report_year")
     if rule.check.flag == "mixed":
@@ -262,7 +283,8 @@ def _template(rule, frames, docs, book) -> Measure:
     return _measure(frame, _in_set([1]))
 
 
-def _lexicon(rule, frames, docs, book) -> Measure:
+def _lexicon(rule, b: Batch) -> Measure:
+    frames, docs = b.frames, b.docs
     c = rule.check
     lines = frames.lines.filter(pl.col("text") != "")
     hits = pl.sum_horizontal([pl.col("text").str.contains(w, literal=True).cast(pl.Int32) for w in c.words]) if c.words else pl.lit(0)
@@ -280,7 +302,7 @@ def _lexicon(rule, frames, docs, book) -> Measure:
     return _measure(frame, _between(high=0))
 
 
-def _sentences(frames: Frames, sections: list[str] | None = None) -> pl.DataFrame:
+def _sentences(frames: Frames) -> pl.DataFrame:
     """The body's sentences (source, line, text, section), from the lines frame, tables left out."""
     body = frames.documents.select("source", "body_start", "body_end")
     lines = (
@@ -293,15 +315,17 @@ def _sentences(frames: Frames, sections: list[str] | None = None) -> pl.DataFram
         .sort("source", "line", maintain_order=True)
     )
     starts = frames.sections.select("source", pl.col("line").cast(pl.Int32), pl.col("key").alias("section")).sort("source", "line")
-    s = lines.join_asof(starts, on="line", by="source", strategy="backward", check_sortedness=False).with_columns(pl.col("section").fill_null("preamble"))
-    return s.filter(pl.col("section").is_in(sections)) if sections else s
+    return lines.join_asof(starts, on="line", by="source", strategy="backward", check_sortedness=False).with_columns(
+        pl.col("section").fill_null("preamble")
+    )
 
 
-def _negation(rule, frames, docs, book) -> Measure:
+def _negation(rule, b: Batch) -> Measure:
+    docs = b.docs
     c = rule.check
     phrase = "|".join(re.escape(p) for p in c.phrases)
     negated = "|".join(re.escape(n) for n in c.negations)
-    s = _sentences(frames).with_columns(pl.col("text").str.extract(f"^(.{{0,{c.window}}}?)(?:{phrase})", 1).alias("before"))
+    s = b.sentences.with_columns(pl.col("text").str.extract(f"^(.{{0,{c.window}}}?)(?:{phrase})", 1).alias("before"))
     bad = s.filter(pl.col("before").is_not_null() & ~pl.col("before").str.contains(negated))
     agg = bad.group_by("source", maintain_order=True).agg(pl.len().alias("n"), pl.col("line").first(), pl.col("text").first())
     frame = docs.select("source").join(agg, on="source", how="left").select(
@@ -314,9 +338,10 @@ def _negation(rule, frames, docs, book) -> Measure:
     return _measure(frame, _between(high=0))
 
 
-def _mention(rule, frames, docs, book) -> Measure:
+def _mention(rule, b: Batch) -> Measure:
+    docs = b.docs
     c = rule.check
-    text = _sentences(frames, [c.section]).group_by("source").agg(pl.col("text").str.join("").alias("body"), pl.col("line").min().alias("line"))
+    text = b.sentences_in([c.section]).group_by("source").agg(pl.col("text").str.join("").alias("body"), pl.col("line").min().alias("line"))
     frame = docs.filter(pl.col("status") != "failed").select("source").join(text, on="source", how="left").with_columns(pl.col("body").fill_null(""))
     missing = [pl.when(~pl.col("body").str.contains("|".join(map(re.escape, words)))).then(pl.lit(name)) for name, words in c.groups.items()]
     frame = frame.with_columns(pl.concat_str(missing, separator="、", ignore_nulls=True).fill_null("").alias("missing"))
@@ -335,10 +360,11 @@ def _mention(rule, frames, docs, book) -> Measure:
 _ORDINALS = "一二三四五六七八九十"
 
 
-def _enumeration(rule, frames, docs, book) -> Measure:
+def _enumeration(rule, b: Batch) -> Measure:
+    docs = b.docs
     # Paragraphs (lines) that enumerate with 一是…二是…; only those few go through Python.
     paragraphs = (
-        _sentences(frames)
+        b.sentences
         .group_by("source", "line", maintain_order=True)
         .agg(pl.col("text").str.join(""))
         .with_columns(pl.col("text").str.extract_all(f"[{_ORDINALS}]是").alias("items"))
@@ -369,7 +395,8 @@ def _enumeration_gap(items: pl.Series) -> str | None:
     return None
 
 
-def _signoff(rule, frames, docs, book) -> Measure:
+def _signoff(rule, b: Batch) -> Measure:
+    docs = b.docs
     frame = docs.filter(pl.col("status") != "failed").select(
         "source",
         (pl.col("signed").is_not_null() & pl.col("signed_raw").str.contains("年")).cast(pl.Int8).alias("value"),
@@ -384,9 +411,10 @@ def _signoff(rule, frames, docs, book) -> Measure:
     return _measure(frame, _in_set([1]))
 
 
-def _claim(rule: Rule, frames: Frames, docs: pl.DataFrame) -> Measure:
+def _claim(rule: Rule, b: Batch) -> Measure:
+    frames, docs = b.frames, b.docs
     c = rule.check
-    s = _sentences(frames, c.sections or None)
+    s = b.sentences_in(c.sections or None)
     s = s.filter(pl.col("text").str.contains(c.pattern))
     if c.unless:
         s = s.filter(~pl.col("text").str.contains(c.unless))

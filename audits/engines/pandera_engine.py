@@ -129,7 +129,8 @@ def _judge_identities(rules: list[Rule], wide: pl.DataFrame, each: str, table: s
 def _digit_runs(notes: pl.DataFrame) -> dict[tuple[str, str], list[str]]:
     """What the parser noted about split digit runs, by (source, row); "" is a whole-table run."""
     runs: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for source, row, detail in notes.filter(pl.col("kind") == "split").select("source", "row", "detail").iter_rows():
+    inconsistent = notes.filter((pl.col("kind") == "split") & pl.col("detail").str.contains("不符合勾稽关系"))
+    for source, row, detail in inconsistent.select("source", "row", "detail").iter_rows():
         runs[(source, row)].append(detail)
     return runs
 
@@ -159,12 +160,12 @@ def _cross_year(rules: list[Rule], table: str, for_each: str, frames: Frames, do
 
 
 def _pivot(cells: pl.DataFrame, index: list[str], across: str, prefix: str) -> pl.DataFrame:
-    values = cells.pivot(on=across, index=index, values="value", aggregate_function="first")
-    flags = cells.with_columns(pl.col("flag").fill_null("")).pivot(on=across, index=index, values="flag", aggregate_function="first")
-    names = [c for c in values.columns if c not in index]
-    return values.rename({n: f"v:{prefix}{n}" for n in names}).join(
-        flags.rename({n: f"f:{prefix}{n}" for n in names}), on=index, how="left"
+    """One row per `index`, with `v:<prefix><name>` (value) and `f:<prefix><name>` (flag) per name."""
+    names = cells[across].unique().to_list()
+    wide = cells.with_columns(pl.col("flag").fill_null("")).pivot(
+        on=across, index=index, values=["value", "flag"], aggregate_function="first"
     )
+    return wide.rename({f"value_{n}": f"v:{prefix}{n}" for n in names} | {f"flag_{n}": f"f:{prefix}{n}" for n in names})
 
 
 def _all_names(rules: list[Rule]) -> list[str]:
