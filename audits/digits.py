@@ -123,8 +123,14 @@ def _consistent(values: list[float], shape: RowShape) -> bool:
 
 def _split(items: list[Item], shape: RowShape) -> RowValues:
     printed = " ".join(x if x is not None else "□" for x in items)
-    good = [r for r in _readings(items, shape.n, shape, consistent_only=True) if _decimals_fit(r, shape)]
-    readings = good or [r for r in _readings(items, shape.n, shape) if _decimals_fit(r, shape)]
+    if all(x is None or x.isdigit() for x in items) and sum(len(x) for x in items if x) == shape.n - items.count(None):
+        # As many digits as cells: one digit each is the only reading (the common "0000000").
+        reading = [d for x in items for d in ([None] if x is None else list(x))]
+        good = [reading] if _consistent([_num(x) for x in reading], shape) else []
+        readings = [reading]
+    else:
+        good = [r for r in _readings(items, shape.n, shape, consistent_only=True) if _decimals_fit(r, shape)]
+        readings = good or [r for r in _readings(items, shape.n, shape) if _decimals_fit(r, shape)]
     if not readings:
         return _fallback(items, shape, printed)
     pool = readings
