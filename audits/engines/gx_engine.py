@@ -315,8 +315,16 @@ def _sentences(frames: Frames) -> pl.DataFrame:
         .sort("source", "line", maintain_order=True)
     )
     starts = frames.sections.select("source", pl.col("line").cast(pl.Int32), pl.col("key").alias("section")).sort("source", "line")
-    return lines.join_asof(starts, on="line", by="source", strategy="backward", check_sortedness=False).with_columns(
-        pl.col("section").fill_null("preamble")
+    # NOTE: a line that holds several section headings (crawler text puts a whole report on one
+    # line) gives its sentences no section: rules about one section then do not judge that report.
+    packed = starts.group_by("source", "line").len().filter(pl.col("len") > 1).select("source", "line", pl.lit(True).alias("packed"))
+    return (
+        lines.join_asof(starts, on="line", by="source", strategy="backward", check_sortedness=False)
+        .join(packed, on=["source", "line"], how="left")
+        .with_columns(
+            pl.when(pl.col("packed").is_null()).then(pl.col("section").fill_null("preamble")).otherwise(pl.lit(None)).alias("section")
+        )
+        .drop("packed")
     )
 
 
@@ -342,7 +350,8 @@ def _mention(rule, b: Batch) -> Measure:
     docs = b.docs
     c = rule.check
     text = b.sentences_in([c.section]).group_by("source").agg(pl.col("text").str.join("").alias("body"), pl.col("line").min().alias("line"))
-    frame = docs.filter(pl.col("status") != "failed").select("source").join(text, on="source", how="left").with_columns(pl.col("body").fill_null(""))
+    # A report whose section has no sentences is not judged here (SEC-MISSING reports a missing section).
+    frame = docs.filter(pl.col("status") != "failed").select("source").join(text, on="source", how="inner")
     missing = [pl.when(~pl.col("body").str.contains("|".join(map(re.escape, words)))).then(pl.lit(name)) for name, words in c.groups.items()]
     frame = frame.with_columns(pl.concat_str(missing, separator="、", ignore_nulls=True).fill_null("").alias("missing"))
     if c.unless_any:
