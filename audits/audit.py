@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import multiprocessing
 import os
 import signal
@@ -92,7 +93,9 @@ def parse_batch(paths: list[Path], templates_dir: Path, workers: int | None = No
     how many reports came from the parse cache."""
     workers = workers or min(os.cpu_count() or 1, 8)
     names = [str(p) for p in paths]
-    chunks = [names[i : i + CHUNK] for i in range(0, len(names), CHUNK)]
+    # Small batches (a few PDFs) are cut finer so that every worker gets a share.
+    size = max(1, min(CHUNK, math.ceil(len(names) / (4 * workers))))
+    chunks = [names[i : i + size] for i in range(0, len(names), size)]
     args = (str(templates_dir), str(cache_dir or ""))
     parts: list[Frames] = []
     reused = 0
