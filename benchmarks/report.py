@@ -1,0 +1,90 @@
+"""The RESULTS tables of benchmarks/README.md, from benchmarks/results.json.
+
+    .venv/bin/python -m benchmarks.report            # print the tables
+    .venv/bin/python -m benchmarks.report --readme   # rewrite them in README.md (between the markers)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def _f(value, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def tables(data: dict) -> str:
+    out = []
+    m = data.get("machine", {})
+    out.append(f"Machine: {m.get('cpus')} cores, {m.get('memory_gb')} GB, Python {m.get('python')}, Polars {m.get('polars')}.\n")
+    parse = data.get("parse", [])
+    if parse:
+        out.append("### Parse (`parse_batch`)\n")
+        out.append("| date (UTC) | commit | input | N | workers | seconds | reports/s | CPU ms/report | peak tree RSS MB | parent peak MB | largest worker MB | frames MB | other processes (cores) |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in parse:
+            out.append(
+                f"| {r['date'][:16].replace('T', ' ')} | {r.get('commit', '')}{'+' if r.get('code_changed_since_commit') else ''} | {r['input']} | {_f(r['n'])} | {r['workers']} | {_f(r['seconds'])} | "
+                f"{_f(r['reports_per_s'])} | {_f(r.get('cpu_ms_per_report'))} | {_f(r.get('tree_rss_peak_mb'), 0)} | {_f(r.get('self_peak_mb'), 0)} | "
+                f"{_f(r.get('children_peak_mb'), 0)} | {_f(r.get('frames_mb'), 0)} | {_f(r.get('other_processes_cores'), 2)} |"
+            )
+        out.append("")
+    rules = data.get("rules", [])
+    if rules:
+        out.append("### Rules (`run_rules`)\n")
+        out.append("| date (UTC) | commit | N | rules | seconds | findings | reports with findings | import great_expectations s | import pandera s | GX context s | peak RSS MB | frames MB | other processes (cores) |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in rules:
+            out.append(
+                f"| {r['date'][:16].replace('T', ' ')} | {r.get('commit', '')}{'+' if r.get('code_changed_since_commit') else ''} | {_f(r['n'])}{' (profiled)' if 'profiled' in r['key'] else ''} | {r['rules']} | {_f(r['seconds'])} | {_f(r['findings'])} | "
+                f"{_f(r['reports_with_findings'])} | {_f(r['import_great_expectations_s'], 2)} | {_f(r['import_pandera_s'], 2)} | {_f(r['gx_context_s'], 2)} | "
+                f"{_f(r.get('self_peak_mb'), 0)} | {_f(r['frames'].get('mb'), 0)} | {_f(r.get('other_processes_cores'), 2)} |"
+            )
+        out.append("")
+    render = data.get("render", [])
+    if render:
+        out.append("### Render (`render_all`)\n")
+        out.append("| date (UTC) | commit | N | agencies | pages | seconds | reports/s | HTML MB | findings | peak RSS MB | other processes (cores) |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in render:
+            out.append(
+                f"| {r['date'][:16].replace('T', ' ')} | {r.get('commit', '')}{'+' if r.get('code_changed_since_commit') else ''} | {_f(r['n'])}{' (profiled)' if 'profiled' in r['key'] else ''} | {_f(r['agencies'])} | {_f(r['pages_written'])} | "
+                f"{_f(r['seconds'])} | {_f(r['reports_per_s'])} | {_f(r['html_mb'])} | {_f(r['findings'])} | {_f(r.get('self_peak_mb'), 0)} | "
+                f"{_f(r.get('other_processes_cores'), 2)} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--readme", action="store_true")
+    args = ap.parse_args(argv)
+    data = json.loads((HERE / "results.json").read_text(encoding="utf-8"))
+    text = tables(data)
+    if not args.readme:
+        print(text)
+        return 0
+    readme = HERE / "README.md"
+    body = readme.read_text(encoding="utf-8")
+    if BEGIN not in body:
+        raise SystemExit(f"README.md has no {BEGIN} marker")
+    head, rest = body.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1] if END in rest else ""
+    readme.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
