@@ -109,6 +109,14 @@ def _judge_identities(rules: list[Rule], wide: pl.DataFrame, each: str, table: s
         eligible = applies_expr(rule) & pl.all_horizontal(
             [pl.col(f"v:{n}").is_not_null() | pl.col(f"f:{n}").is_not_null() for n in needed] or [pl.lit(True)]
         )
+        # A side printed entirely blank cannot be held to the other: that is CELL-BLANK's finding,
+        # not an identity failure (上海 2019 leaves every 总计 of table 三's result rows empty).
+        for side in re.split(r"<=|>=|=", rule.check.expr):
+            names = identity_names(side)
+            printed = [pl.col(f"v:{n}").is_not_null() for n in names if n != LEAVES]
+            if LEAVES in names:
+                printed += [pl.col(f"v:{n}").is_not_null() for n in leaves]
+            eligible &= pl.any_horizontal(printed)
         if LEAVES in identity_names(rule.check.expr):
             eligible &= pl.col("has:leaves")
         if rule.check.rows:
