@@ -165,7 +165,7 @@ def render_all(frames: Frames, findings: pl.DataFrame, book: Rulebook, out: Path
         agency = group["agency_title"][0] or "（未识别机关）"
         name = page_name(identity)
         reports = [
-            _report_view(doc, findings_by.get(doc["source"]), cells_by.get(doc["source"]), sections_by.get(doc["source"]), lines_by.get(doc["source"], {}), rules, book, out, extra)
+            _report_view(doc, findings_by.get(doc["source"]), cells_by.get(doc["source"]), sections_by.get(doc["source"]), lines_by.get(doc["source"], {}), rules, book)
             for doc in group.iter_rows(named=True)
         ]
         page = AgencyPage(
@@ -206,7 +206,7 @@ def _category_counts(categories: list[str]) -> dict[str, int]:
     return {c: categories.count(c) for c in CATEGORY_ZH if categories.count(c)}
 
 
-def _report_view(doc, findings, cells, sections, lines, rules: dict[str, Rule], book: Rulebook, out: Path, extra) -> ReportView:
+def _report_view(doc, findings, cells, sections, lines, rules: dict[str, Rule], book: Rulebook) -> ReportView:
     rows = findings.iter_rows(named=True) if findings is not None else []
     drawn = _DrawnTables(doc["template"], cells, book)
     views = [_finding_view(f, rules[f["rule_id"]], drawn, sections, lines) for f in rows]
