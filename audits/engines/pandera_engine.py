@@ -20,6 +20,7 @@ from audits.model import Finding
 from audits.rulebook import Rule, Rulebook, applies_expr, identity_names, identity_sides
 
 LEAVES = "leaves"
+ROW_NUMBER = "__row"
 
 
 def run(rules: list[Rule], frames: Frames, book: Rulebook, history: pl.DataFrame | None = None) -> list[Finding]:
@@ -58,21 +59,24 @@ def labels(book: Rulebook) -> dict[str, dict[str, str]]:
     return out
 
 
-def _validate(frame: pl.DataFrame, checks: dict[str, pl.Expr]) -> dict[str, list[int]]:
-    """Row indices failing each check (rule id → indices), from one lazy pandera validation."""
+def _validate(frame: pl.DataFrame, checks: dict[str, pl.Expr]) -> dict[str, pl.Series]:
+    """Row numbers failing each check (rule id → row numbers), from one lazy pandera validation.
+
+    The checks read the whole frame but hang on one row-number column: pandera then reports each
+    failure as that number alone. (On a frame-wide check it would turn every failing row into a
+    Python dict: seconds for the hundreds of thousands of blank cells of a large batch.)
+    """
     if frame.is_empty() or not checks:
         return {}
+    numbered = frame.with_row_index(ROW_NUMBER)
     schema = pa.DataFrameSchema(
-        checks=[pa.Check(lambda data, ok=ok: data.lazyframe.select(ok.alias("ok")), error=rid) for rid, ok in checks.items()]
+        {ROW_NUMBER: pa.Column(checks=[pa.Check(lambda data, ok=ok: data.lazyframe.select(ok.alias("ok")), error=rid) for rid, ok in checks.items()])}
     )
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(numbered, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases.select("check", "index").drop_nulls()
-        out: dict[str, list[int]] = defaultdict(list)
-        for rid, index in cases.iter_rows():
-            out[rid].append(index)
-        return out
+        cases = exc.failure_cases.filter(pl.col("column") == ROW_NUMBER).group_by("check").agg(pl.col("index"))
+        return {rid: index for rid, index in zip(cases["check"], cases["index"])}
     return {}
 
 
@@ -129,7 +133,7 @@ def _judge_identities(rules: list[Rule], wide: pl.DataFrame, each: str, table: s
     return [
         _identity_finding(rule, row, each, table, leaves, printed, names_zh)
         for rule in rules
-        if failures.get(rule.id)
+        if rule.id in failures
         for row in wide[failures[rule.id]].iter_rows(named=True)
     ]
 
@@ -261,7 +265,7 @@ def _cell_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book: Rul
     failures = _validate(cells, checks)
     findings = []
     for rule in rules:
-        if not failures.get(rule.id):
+        if rule.id not in failures:
             continue
         # One finding per report and table, however many cells fail in it.
         grouped = cells[failures[rule.id]].group_by(["source", "table"], maintain_order=True).agg(
@@ -315,7 +319,7 @@ def _structure_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book
     titles = {t: spec.title for layout in book.layouts.values() for t, spec in layout.tables.items()}
     findings = []
     for rule in rules:
-        if not failures.get(rule.id):
+        if rule.id not in failures:
             continue
         rows = frame[failures[rule.id]]
         for (_, table), part in rows.group_by(["source", "table"], maintain_order=True):
