@@ -32,11 +32,17 @@ def run(rules: list[Rule], frames: Frames, book: Rulebook, history: pl.DataFrame
     for rule in rules:
         if isinstance(rule.check, (IdentityCheck, CrossYearCheck)):
             groups[(rule.check.table, rule.check.for_each, isinstance(rule.check, CrossYearCheck))].append(rule)
+    wide_by_table = {}
     for (table, for_each, across_years), group in groups.items():
+        if (table, for_each) not in wide_by_table:
+            wide_by_table[(table, for_each)] = _wide(frames.cells.filter(pl.col("table") == table), for_each, docs)
+        wide, notes = wide_by_table[(table, for_each)], frames.notes.filter(pl.col("table") == table)
+        if wide.is_empty():
+            continue
         if across_years:
-            findings += _cross_year(group, table, for_each, frames, docs, history, names)
+            findings += _cross_year(group, table, for_each, wide, history, notes, names)
         else:
-            findings += _identities(group, table, for_each, frames, docs, book, names)
+            findings += _identities(group, table, for_each, wide, notes, book, names)
     cell_rules = [r for r in rules if isinstance(r.check, (ValueDomainCheck, CellConditionCheck))]
     cell_rules += [r for r in rules if isinstance(r.check, CompletenessCheck) and r.check.target not in ("table", "row")]
     if cell_rules:
@@ -83,25 +89,35 @@ def _validate(frame: pl.DataFrame, checks: dict[str, pl.Expr]) -> dict[str, pl.S
 # Identities ---------------------------------------------------------------------------------
 
 
-def _identities(rules: list[Rule], table: str, for_each: str, frames: Frames, docs: pl.DataFrame, book: Rulebook, names_zh: dict) -> list[Finding]:
-    cells = frames.cells.filter(pl.col("table") == table)
-    if cells.is_empty():
-        return []
-    each, across = ("col", "row") if for_each == "col" else ("row", "col")
-    names = sorted(set(cells[across].unique().to_list()))
+def _axes(for_each: str) -> tuple[str, str]:
+    """(the key each row of the wide frame is for, the key whose names become its columns)."""
+    return ("col", "row") if for_each == "col" else ("row", "col")
+
+
+def _wide(cells: pl.DataFrame, for_each: str, docs: pl.DataFrame) -> pl.DataFrame:
+    """One table's cells pivoted once per run (identity and cross-year rules share it), with the document columns."""
+    each, across = _axes(for_each)
+    return _pivot(cells, ["source", each], across, "").join(docs, on="source", how="left")
+
+
+def _identities(rules: list[Rule], table: str, for_each: str, wide: pl.DataFrame, notes: pl.DataFrame, book: Rulebook, names_zh: dict) -> list[Finding]:
+    each, _ = _axes(for_each)
     uses_leaves = any(LEAVES in identity_names(r.check.expr) for r in rules)
     leaves = sorted({r.key for layout in book.layouts.values() for r in layout.tables[table].rows if r.leaf}) if uses_leaves else []
-    wide = _pivot(cells, ["source", each], across, "").join(docs, on="source", how="left")
-    for n in set(leaves + _all_names(rules)) - set(names) - {LEAVES}:
-        wide = wide.with_columns(pl.lit(None, pl.Float64).alias(f"v:{n}"), pl.lit(None, pl.Utf8).alias(f"f:{n}"))
-    wide = wide.with_columns(pl.col(f"v:{n}").fill_null(0).alias(n) for n in set(names) | set(leaves) | set(_all_names(rules)) - {LEAVES})
+    wide = _with_names(wide, set(leaves) | set(_all_names(rules)) - {LEAVES})
     if leaves:
         wide = wide.with_columns(
             pl.sum_horizontal([pl.col(n) for n in leaves]).alias(LEAVES),
             pl.any_horizontal([pl.col(f"v:{n}").is_not_null() | pl.col(f"f:{n}").is_not_null() for n in leaves]).alias("has:leaves"),
         )
-    notes = frames.notes.filter(pl.col("table") == table)
     return _judge_identities(rules, wide, each, table, leaves, notes, names_zh)
+
+
+def _with_names(wide: pl.DataFrame, names: set[str]) -> pl.DataFrame:
+    """A column per name the rules use: the value with a blank or absent cell as 0 (`v:`/`f:` keep what was printed)."""
+    absent = sorted(n for n in names if f"v:{n}" not in wide.columns)
+    wide = wide.with_columns(*(pl.lit(None, pl.Float64).alias(f"v:{n}") for n in absent), *(pl.lit(None, pl.Utf8).alias(f"f:{n}") for n in absent))
+    return wide.with_columns(pl.col(f"v:{n}").fill_null(0).alias(n) for n in sorted(names))
 
 
 def _judge_identities(rules: list[Rule], wide: pl.DataFrame, each: str, table: str, leaves: list[str], notes: pl.DataFrame, names_zh: dict) -> list[Finding]:
@@ -147,36 +163,26 @@ def _digit_runs(notes: pl.DataFrame) -> dict[tuple[str, str], list[str]]:
     return runs
 
 
-def _cross_year(rules: list[Rule], table: str, for_each: str, frames: Frames, docs: pl.DataFrame, history: pl.DataFrame | None, names_zh: dict) -> list[Finding]:
+def _cross_year(rules: list[Rule], table: str, for_each: str, wide: pl.DataFrame, history: pl.DataFrame | None, notes: pl.DataFrame, names_zh: dict) -> list[Finding]:
     """Identities between a report and the same agency's report of the year before (batch or store)."""
-    each, across = ("col", "row") if for_each == "col" else ("row", "col")
-    ids = docs.select("source", "agency_id", "report_year")
-    batch = frames.cells.filter(pl.col("table") == table).join(ids, on="source")
-    if batch.is_empty():
-        return []
-    earlier = batch.select("agency_id", "report_year", "row", "col", "value", "flag")
+    each, across = _axes(for_each)
+    key = ["agency_id", "report_year", each]
+    printed = [c for c in wide.columns if c.startswith(("v:", "f:"))]
+    earlier = wide.select(*key, *(pl.col(c).alias(f"{c[:2]}prev_{c[2:]}") for c in printed))
     if history is not None and not history.is_empty():
-        earlier = pl.concat([earlier, history.filter(pl.col("table") == table).select(earlier.columns)], how="vertical_relaxed")
-    earlier = earlier.unique(["agency_id", "report_year", "row", "col"], keep="first", maintain_order=True)
-    current = _pivot(batch, ["source", "agency_id", "report_year", each], across, "")
-    previous = _pivot(earlier, ["agency_id", "report_year", each], across, "prev_").with_columns(pl.col("report_year") + 1)
-    wide = current.join(previous, on=["agency_id", "report_year", each], how="inner").join(
-        docs.drop("agency_id", "report_year"), on="source", how="left"
-    )
-    names = {n for r in rules for n in identity_names(r.check.expr)}
-    for n in names:
-        if f"v:{n}" not in wide.columns:
-            wide = wide.with_columns(pl.lit(None, pl.Float64).alias(f"v:{n}"), pl.lit(None, pl.Utf8).alias(f"f:{n}"))
-    wide = wide.with_columns(pl.col(f"v:{n}").fill_null(0).alias(n) for n in names)
-    return _judge_identities(rules, wide, each, table, [], frames.notes.filter(pl.col("table") == table), names_zh)
+        stored = _pivot(history.filter(pl.col("table") == table), key, across, "prev_")
+        earlier = pl.concat([earlier, stored], how="diagonal_relaxed")
+    # The batch's own report of a year comes before the stored one.
+    previous = earlier.unique(key, keep="first", maintain_order=True).with_columns(pl.col("report_year") + 1)
+    wide = wide.join(previous, on=key, how="inner")
+    wide = _with_names(wide, {n for r in rules for n in identity_names(r.check.expr)})
+    return _judge_identities(rules, wide, each, table, [], notes, names_zh)
 
 
 def _pivot(cells: pl.DataFrame, index: list[str], across: str, prefix: str) -> pl.DataFrame:
     """One row per `index`, with `v:<prefix><name>` (value) and `f:<prefix><name>` (flag) per name."""
     names = cells[across].unique().to_list()
-    wide = cells.with_columns(pl.col("flag").fill_null("")).pivot(
-        on=across, index=index, values=["value", "flag"], aggregate_function="first"
-    )
+    wide = cells.pivot(on=across, index=index, values=["value", "flag"], aggregate_function="first")
     return wide.rename({f"value_{n}": f"v:{prefix}{n}" for n in names} | {f"flag_{n}": f"f:{prefix}{n}" for n in names})
 
 
