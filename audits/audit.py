@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from audits.frames import Frames, build_frames, concat_frames
+from audits.frames import KEY, Frames, build_frames, concat_frames
 from audits.identity import agency_key
 from audits.ingest import Limits, discover, read_document
 from audits.layouts import load_layouts
@@ -268,7 +268,7 @@ def _apply_manifest(frames: Frames, manifest: list[dict], archived: dict[str, st
                 "m_year": int(row["report_year"]) if row["report_year"] else None,
                 "m_id": row.get("agency_id") or (agency_key(row["agency"]) if row["agency"] else None),
             })
-        pins = pl.DataFrame(rows, schema={"source": pl.Utf8, "m_agency": pl.Utf8, "m_kind": pl.Utf8, "m_year": pl.Int32, "m_id": pl.Utf8})
+        pins = pl.DataFrame(rows, schema={"source": KEY, "m_agency": pl.Utf8, "m_kind": pl.Utf8, "m_year": pl.Int32, "m_id": pl.Utf8})
         documents = documents.join(pins, on="source", how="left").with_columns(
             pl.coalesce("m_agency", "agency").alias("agency"),
             pl.coalesce("m_kind", "agency_kind").alias("agency_kind"),

@@ -139,7 +139,7 @@ class Store:
             )
             self.db.executemany(
                 "INSERT INTO findings VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(run_id, *r) for r in findings.join(ids.select("source", "agency_id"), on="source", how="left").select(
+                [(run_id, *r) for r in findings.join(ids.select(pl.col("source").cast(pl.Utf8), "agency_id"), on="source", how="left").select(
                     "source", "agency_id", "report_year", "rule_id", "category", "severity", "message", "evidence", "fingerprint", "state").iter_rows()],
             )
             self.db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?)", (run_id, job, started, finished, documents.height, parsed, reused))

@@ -32,7 +32,7 @@ def write_text(path: Path, text: str) -> None:
 
 def write_table(frame: pl.DataFrame, out: Path, stem: str, first: list[str]) -> None:
     """`stem.csv` and `stem.parquet`, the spec's columns first and in order, more after."""
-    ordered = frame.select(first + [c for c in frame.columns if c not in first])
+    ordered = frame.select(first + [c for c in frame.columns if c not in first]).with_columns(pl.col(pl.Categorical).cast(pl.Utf8))
     atomic_write(out / f"{stem}.parquet", lambda tmp: ordered.write_parquet(tmp))
     atomic_write(out / f"{stem}.csv", lambda tmp: _csv_ready(ordered).write_csv(tmp))
 

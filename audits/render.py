@@ -16,7 +16,7 @@ import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from audits.frames import Frames
+from audits.frames import KEY, Frames
 from audits.outputs import write_text
 from audits.rulebook import Rule, Rulebook
 
@@ -148,7 +148,7 @@ def render_all(frames: Frames, findings: pl.DataFrame, book: Rulebook, out: Path
     # One page per agency identity (淮安市洪泽区人民政府 and 洪泽区人民政府 share one), titled with
     # the fullest name any of its reports prints; reports with no agency each get their own page.
     docs = frames.documents.with_columns(
-        pl.when(pl.col("agency_id").fill_null("") == "").then(pl.col("source")).otherwise(pl.col("agency_id")).alias("agency_group")
+        pl.when(pl.col("agency_id").fill_null("") == "").then(pl.col("source").cast(pl.Utf8)).otherwise(pl.col("agency_id")).alias("agency_group")
     ).with_columns(
         pl.col("agency").sort_by(pl.col("agency").str.len_chars(), descending=True).first().over("agency_group").alias("agency_title")
     )
@@ -189,7 +189,7 @@ def render_all(frames: Frames, findings: pl.DataFrame, book: Rulebook, out: Path
         rows=index_rows, totals=totals, unreported=missing, csp=_csp(script), script=Markup(script), categories=CATEGORY_ZH
     )
     write_text(out / "index.html", html)
-    return pl.DataFrame(pages, schema={"source": pl.Utf8, "html": pl.Utf8})
+    return pl.DataFrame(pages, schema={"source": KEY, "html": pl.Utf8})
 
 
 def _group(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:

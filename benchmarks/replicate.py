@@ -114,7 +114,7 @@ def replicate(frames: Frames, n: int, agencies: int | None = None, vary: bool = 
     for name, lf in zip(FRAME_NAMES, (docs, cells, sections, lines, snippets, notes)):
         original = getattr(frames, name).columns
         df = lf.sort("_g", "_o").drop([c for c in drop if c in lf.collect_schema().names()]).collect()
-        out[name] = df.select(original)
+        out[name] = df.select(original).cast(dict(getattr(frames, name).schema))  # as build_frames types them
     result = Frames(**out)
     done["reports"] = result.documents.height
     done["distinct_sources"] = result.documents["source"].n_unique()

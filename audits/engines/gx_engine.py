@@ -19,7 +19,7 @@ import polars as pl
 
 from audits import checks as k
 from audits.engines.base import finding
-from audits.frames import Frames
+from audits.frames import KEY, Frames
 from audits.model import Finding
 from audits.rulebook import Rule, Rulebook, applies_expr
 
@@ -115,16 +115,22 @@ def _judge(measures: dict[str, Measure], docs: pl.DataFrame, by_id: dict[str, Ru
 
 
 def _validate(wide: pl.DataFrame, suite, name: str, index: str) -> dict:
+    """GX over `wide` converted to pandas; failures are the `index` values of the failing rows.
+
+    GX reports failing rows by their pandas position (the default index): asking it for the values
+    of an index column instead makes it look each failing row up one by one.
+    """
     _, _, context = _gx()
     source = context.data_sources.add_or_update_pandas(f"audits-{name}")
     asset = source.add_dataframe_asset(f"{name}-{id(wide)}")
     batch = asset.add_batch_definition_whole_dataframe("batch").get_batch(batch_parameters={"dataframe": wide.to_pandas()})
-    result = batch.validate(suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [index]})
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
+    keys = wide[index]
     failures: dict[str, list[str]] = {}
     for r in result.results:
         if not r.success:
             rid = r.expectation_config.meta["rule_id"]
-            failures[rid] = [str(item[index]) for item in r.result.get("unexpected_index_list") or []]
+            failures[rid] = keys.gather(r.result.get("unexpected_index_list") or []).cast(pl.Utf8).to_list()
     return {"failures": failures, "result": result.to_json_dict()}
 
 
@@ -146,6 +152,7 @@ def _finding(rule: Rule, row: dict) -> Finding:
 
 
 def _measure(frame: pl.DataFrame, expectation) -> Measure:
+    frame = frame.with_columns(pl.col("source").cast(KEY))
     for column, dtype in (("evidence", pl.Utf8), ("line", pl.Int32), ("context", pl.Utf8), ("severity", pl.Utf8)):
         if column not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype).alias(column))
@@ -372,11 +379,12 @@ _ORDINALS = "一二三四五六七八九十"
 def _enumeration(rule, b: Batch) -> Measure:
     docs = b.docs
     # Paragraphs (lines) that enumerate with 一是…二是…; only those few go through Python.
+    item = f"[{_ORDINALS}]是"
     paragraphs = (
         b.sentences
+        .filter(pl.col("text").str.contains(item))
         .group_by("source", "line", maintain_order=True)
-        .agg(pl.col("text").str.join(""))
-        .with_columns(pl.col("text").str.extract_all(f"[{_ORDINALS}]是").alias("items"))
+        .agg(pl.col("text").str.extract_all(item).list.explode(keep_nulls=False, empty_as_null=False).alias("items"))
         .filter(pl.col("items").list.len() >= 2)
         .with_columns(pl.col("items").map_elements(_enumeration_gap, return_dtype=pl.Utf8).alias("gap"))
         .filter(pl.col("gap").is_not_null())

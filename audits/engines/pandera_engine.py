@@ -15,7 +15,7 @@ import polars as pl
 
 from audits.checks import CellConditionCheck, CompletenessCheck, CrossYearCheck, IdentityCheck, ValueDomainCheck
 from audits.engines.base import finding, number
-from audits.frames import Frames
+from audits.frames import KEY, Frames
 from audits.model import Finding
 from audits.rulebook import Rule, Rulebook, applies_expr, identity_names, identity_sides
 
@@ -170,7 +170,8 @@ def _cross_year(rules: list[Rule], table: str, for_each: str, wide: pl.DataFrame
     printed = [c for c in wide.columns if c.startswith(("v:", "f:"))]
     earlier = wide.select(*key, *(pl.col(c).alias(f"{c[:2]}prev_{c[2:]}") for c in printed))
     if history is not None and not history.is_empty():
-        stored = _pivot(history.filter(pl.col("table") == table), key, across, "prev_")
+        stored = history.filter(pl.col("table") == table).with_columns(pl.col("row", "col", "flag").cast(KEY))
+        stored = _pivot(stored, key, across, "prev_")
         earlier = pl.concat([earlier, stored], how="diagonal_relaxed")
     # The batch's own report of a year comes before the stored one.
     previous = earlier.unique(key, keep="first", maintain_order=True).with_columns(pl.col("report_year") + 1)
@@ -300,7 +301,7 @@ def _structure_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book
     for name, layout in book.layouts.items():
         for table, spec in layout.tables.items():
             expected.extend({"template": name, "table": table, "row": r.key} for r in spec.rows)
-    grid = pl.DataFrame(expected)
+    grid = pl.DataFrame(expected).with_columns(pl.col("table", "row").cast(KEY))
     # A mixed report is held to the rows every template shares (its (六) may be either form).
     common = grid.group_by("table", "row").len().filter(pl.col("len") == len(book.layouts)).drop("len")
     grid = pl.concat([grid, common.with_columns(pl.lit("mixed").alias("template")).select(grid.columns)])
