@@ -186,24 +186,49 @@ def _parse(rule, b: Batch) -> Measure:
 
 def _sections(rule, b: Batch) -> Measure:
     frames, docs, book = b.frames, b.docs, b.book
-    specs = {name: [(s.key, s.numeral, s.title) for s in layout.sections] for name, layout in book.layouts.items()}
-    default = next(iter(specs))
-    found = frames.sections.group_by("source").agg(pl.col("key"), pl.col("numeral"), pl.col("line"), pl.col("title"))
-    rows = []
-    by_source = {r["source"]: r for r in found.iter_rows(named=True)}
-    for doc in docs.filter(pl.col("status") != "failed").iter_rows(named=True):
-        expected = specs.get(doc["template"], specs[default])
-        got = by_source.get(doc["source"], {"key": [], "numeral": [], "line": [], "title": []})
-        printed = dict(zip(got["key"], zip(got["numeral"], got["line"], got["title"])))
-        outline = "；".join(f"{n or '（无序号）'}、{t}（第{ln}行）" for n, ln, t in zip(got["numeral"], got["line"], got["title"]))
-        if rule.check.numbering:
-            wrong = [f"{title}印为“{printed[key][0] or '无序号'}”，应为“{numeral}”" for key, numeral, title in expected if key in printed and printed[key][0] != numeral]
-            line = next((printed[key][1] for key, numeral, _ in expected if key in printed and printed[key][0] != numeral), None)
-            rows.append({"source": doc["source"], "value": "；".join(wrong), "line": line, "evidence": f"报告的标题结构：{outline}", "context": json.dumps({"problems": "；".join(wrong)}, ensure_ascii=False)})
-        else:
-            missing = [f"{numeral}、{title}" for key, numeral, title in expected if key not in printed]
-            rows.append({"source": doc["source"], "value": "、".join(missing), "line": None, "evidence": f"按标题用语查找六个部分；找到：{outline or '无'}", "context": json.dumps({"missing": "、".join(missing)}, ensure_ascii=False)})
-    frame = pl.DataFrame(rows, schema={"source": pl.Utf8, "value": pl.Utf8, "line": pl.Int32, "evidence": pl.Utf8, "context": pl.Utf8})
+    expected = pl.DataFrame(
+        [
+            {"template": name, "order": i, "key": s.key, "want": s.numeral, "title": s.title}
+            for name, layout in book.layouts.items()
+            for i, s in enumerate(layout.sections)
+        ],
+        schema={"template": pl.Utf8, "order": pl.Int32, "key": KEY, "want": pl.Utf8, "title": pl.Utf8},
+    )
+    # A report of no known template is held to the first layout's sections.
+    default = next(iter(book.layouts))
+    audited = docs.filter(pl.col("status") != "failed").select(
+        "source", pl.when(pl.col("template").is_in(list(book.layouts))).then(pl.col("template")).otherwise(pl.lit(default)).alias("template")
+    )
+    found = frames.sections.join(audited.select("source"), on="source", how="semi")
+    outline = found.group_by("source", maintain_order=True).agg(
+        pl.format("{}、{}（第{}行）", pl.col("numeral").replace("", None).fill_null("（无序号）"), pl.col("title"), pl.col("line")).str.join("；").alias("outline")
+    )
+    printed = found.unique(["source", "key"], keep="last", maintain_order=True).select("source", "key", pl.col("numeral").alias("got"), "line")
+    table = audited.join(expected, on="template").join(printed, on=["source", "key"], how="left").sort("source", "order")
+    if rule.check.numbering:
+        wrong = table.filter(pl.col("got").is_not_null() & (pl.col("got") != pl.col("want")))
+        per_doc = wrong.group_by("source", maintain_order=True).agg(
+            pl.format("{}印为“{}”，应为“{}”", pl.col("title"), pl.col("got").replace("", "无序号"), pl.col("want")).str.join("；").alias("value"),
+            pl.col("line").first(),
+        )
+        frame = audited.select("source").join(per_doc, on="source", how="left").join(outline, on="source", how="left").select(
+            "source",
+            pl.col("value").fill_null(""),
+            pl.col("line").cast(pl.Int32),
+            pl.format("报告的标题结构：{}", pl.col("outline").fill_null("")).alias("evidence"),
+            _ctx(problems=pl.col("value").fill_null("")),
+        )
+    else:
+        missing = table.filter(pl.col("got").is_null()).group_by("source", maintain_order=True).agg(
+            pl.format("{}、{}", pl.col("want"), pl.col("title")).str.join("、").alias("value")
+        )
+        frame = audited.select("source").join(missing, on="source", how="left").join(outline, on="source", how="left").select(
+            "source",
+            pl.col("value").fill_null(""),
+            pl.lit(None, pl.Int32).alias("line"),
+            pl.format("按标题用语查找六个部分；找到：{}", pl.col("outline").fill_null("无")).alias("evidence"),
+            _ctx(missing=pl.col("value").fill_null("")),
+        )
     return _measure(frame, _in_set([""]))
 
 

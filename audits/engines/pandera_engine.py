@@ -247,13 +247,11 @@ def _arithmetic(expr: str, row: dict) -> str:
 def _cell_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book: Rulebook, names_zh: dict) -> list[Finding]:
     decimal = {(t, r.key, c) for layout in book.layouts.values() for t, spec in layout.tables.items() for r in spec.rows for c in r.decimal}
     signed = {(t, r.key, c) for layout in book.layouts.values() for t, spec in layout.tables.items() for r in spec.rows for c in r.signed}
-    cells = frames.cells.join(docs.select("source", "agency", "report_year", "template", "agency_kind"), on="source", how="left").with_columns(
-        pl.concat_str("table", "row", "col", separator=".").alias("key"),
-        pl.col("flag").fill_null(""),
-    )
+    cells = frames.cells.join(docs.select("source", "agency", "report_year", "template", "agency_kind"), on="source", how="left")
 
     def key_of(keys: set[tuple[str, str, str]]) -> pl.Expr:
-        return pl.col("key").is_in([".".join(k) for k in keys])
+        return pl.any_horizontal([(pl.col("table") == t) & (pl.col("row") == r) & (pl.col("col") == c) for t, r, c in sorted(keys)] or [pl.lit(False)])
+
     checks = {}
     for rule in rules:
         c = rule.check
@@ -275,7 +273,8 @@ def _cell_rules(rules: list[Rule], frames: Frames, docs: pl.DataFrame, book: Rul
         if rule.id not in failures:
             continue
         # One finding per report and table, however many cells fail in it.
-        grouped = cells[failures[rule.id]].group_by(["source", "table"], maintain_order=True).agg(
+        failing = cells[failures[rule.id]].with_columns(pl.concat_str("table", "row", "col", separator=".").alias("key"))
+        grouped = failing.group_by(["source", "table"], maintain_order=True).agg(
             pl.col("agency", "report_year", "line", "value").first(), pl.col("key"), pl.col("raw")
         )
         for row in grouped.iter_rows(named=True):
