@@ -131,7 +131,29 @@ def _validate(wide: pl.DataFrame, suite, name: str, index: str) -> dict:
         if not r.success:
             rid = r.expectation_config.meta["rule_id"]
             failures[rid] = keys.gather(r.result.get("unexpected_index_list") or []).cast(pl.Utf8).to_list()
-    return {"failures": failures, "result": result.to_json_dict()}
+    return {"failures": failures, "result": _record(name, result)}
+
+
+def _record(name: str, result) -> dict:
+    """What gx_validation.json keeps of a validation: per expectation its verdict and counts, with
+    GX's partial lists (the full lists of failing rows are the findings); `to_json_dict` would
+    deep-copy every index of every failure first."""
+    full = ("unexpected_list", "unexpected_index_list", "unexpected_index_query")
+    return {
+        "suite": f"audits-{name}",
+        "success": result.success,
+        "statistics": result.statistics,
+        "results": [
+            {
+                "rule_id": r.expectation_config.meta["rule_id"],
+                "expectation": r.expectation_config.type,
+                "kwargs": r.expectation_config.kwargs,
+                "success": r.success,
+                "result": {k: v for k, v in r.result.items() if k not in full},
+            }
+            for r in result.results
+        ],
+    }
 
 
 def _save(results: list[dict], out: Path) -> None:
@@ -318,10 +340,11 @@ def _template(rule, b: Batch) -> Measure:
 def _lexicon(rule, b: Batch) -> Measure:
     frames, docs = b.frames, b.docs
     c = rule.check
-    lines = frames.lines.filter(pl.col("text") != "")
     hits = pl.sum_horizontal([pl.col("text").str.contains(w, literal=True).cast(pl.Int32) for w in c.words]) if c.words else pl.lit(0)
     pattern = pl.any_horizontal([pl.col("text").str.contains(p) for p in c.patterns]) if c.patterns else pl.lit(False)
-    bad = lines.filter((hits >= c.min_hits) | pattern).group_by("source", maintain_order=True).agg(
+    # One Aho-Corasick pass keeps the few lines with any lexicon word; words are counted on those.
+    candidate = pl.col("text").str.contains_any(c.words) if c.words else pl.lit(False)
+    bad = frames.lines.filter(candidate | pattern).filter((hits >= c.min_hits) | pattern).group_by("source", maintain_order=True).agg(
         pl.len().alias("n"), pl.col("no").first().alias("line"), pl.col("text").first().str.slice(0, 120).alias("sample")
     )
     frame = docs.select("source").join(bad, on="source", how="left").select(
@@ -337,14 +360,17 @@ def _lexicon(rule, b: Batch) -> Measure:
 def _sentences(frames: Frames) -> pl.DataFrame:
     """The body's sentences (source, line, text, section), from the lines frame, tables left out."""
     body = frames.documents.select("source", "body_start", "body_end")
+    # The streaming engine splits the lines on both cores and keeps their order, in which each
+    # report's lines ascend (as build_frames writes them): what join_asof below needs.
     lines = (
-        frames.lines.join(body, on="source")
+        frames.lines.lazy()
+        .join(body.lazy(), on="source", maintain_order="left")
         .filter(pl.col("no").is_between(pl.col("body_start"), pl.col("body_end")) & ~pl.col("text").str.starts_with("|"))
         .select("source", pl.col("no").alias("line"), pl.col("text").str.extract_all(r"[^。；;!?！？]+[。；;!?！？]?").alias("text"))
         .explode("text")
         .with_columns(pl.col("text").str.strip_chars())
         .filter(pl.col("text").is_not_null() & (pl.col("text") != ""))
-        .sort("source", "line", maintain_order=True)
+        .collect(engine="streaming")
     )
     starts = frames.sections.select("source", pl.col("line").cast(pl.Int32), pl.col("key").alias("section")).sort("source", "line")
     # NOTE: a line that holds several section headings (crawler text puts a whole report on one
@@ -403,7 +429,7 @@ _ORDINALS = "一二三四五六七八九十"
 
 def _enumeration(rule, b: Batch) -> Measure:
     docs = b.docs
-    # Paragraphs (lines) that enumerate with 一是…二是…; only those few go through Python.
+    # Paragraphs (lines) that enumerate with 一是…二是…; only those with a gap go through Python.
     item = f"[{_ORDINALS}]是"
     paragraphs = (
         b.sentences
@@ -411,6 +437,7 @@ def _enumeration(rule, b: Batch) -> Measure:
         .group_by("source", "line", maintain_order=True)
         .agg(pl.col("text").str.extract_all(item).list.explode(keep_nulls=False, empty_as_null=False).alias("items"))
         .filter(pl.col("items").list.len() >= 2)
+        .filter(_has_gap(pl.col("items")))
         .with_columns(pl.col("items").map_elements(_enumeration_gap, return_dtype=pl.Utf8).alias("gap"))
         .filter(pl.col("gap").is_not_null())
         .group_by("source", maintain_order=True)
@@ -424,6 +451,12 @@ def _enumeration(rule, b: Batch) -> Measure:
         _ctx(gap=pl.col("gap")),
     )
     return _measure(frame, _in_set([""]))
+
+
+def _has_gap(items: pl.Expr) -> pl.Expr:
+    """A list of items (一是, 三是, …) that skips a number or does not start at 一, in Polars."""
+    numbers = items.list.eval(pl.element().str.head(1).replace_strict({c: i + 1 for i, c in enumerate(_ORDINALS)}, return_dtype=pl.Int32))
+    return (numbers.list.first() > 1) | (numbers.list.diff(null_behavior="drop").list.max() > 1)
 
 
 def _enumeration_gap(items: pl.Series) -> str | None:
