@@ -20,9 +20,12 @@ PINYIN = re.compile(
 )
 _SPACES = re.compile(r"[\s\u00a0\u2000-\u200b\u3000\ufeff]+")
 _QUOTES = re.compile(r"[“”\"'‘’「」『』]")
-_DEBRIS_LEAD = re.compile(r"^[\s?]*\?+")
-_DEBRIS_DIGIT = re.compile(r"\?+(?=\d)|(?<=\d)\?+")
 _NUMERAL_DOT = re.compile(r"(?<=\d)[、．](?=\D)")
+# The same, for a whole document at once: line by line, never across a newline.
+_LINE_SPACES = re.compile(r"(?:[^\S\n]|[\u00a0\u2000-\u200b\u3000\ufeff])+")
+_LINE_DEBRIS_LEAD = re.compile(r"^(?:[^\S\n]|\?)*\?+", re.M)
+_DEBRIS_DIGIT = re.compile(r"\?+(?=\d)|(?<=\d)\?+")
+_LINE_NUMERAL_DOT = re.compile(r"(?<=\d)[、．](?=[^\d\n])")
 
 
 @lru_cache(maxsize=1)
@@ -40,6 +43,7 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text)
 
 
+@lru_cache(maxsize=65536)  # labels, anchors and cell texts repeat across a batch
 def compact(text: str) -> str:
     """The matching key of a label: no whitespace, quotes or '?' (input already normalised)."""
     text = unicodedata.normalize("NFKC", text)
@@ -53,14 +57,15 @@ def is_blank_cell(raw: str, text: str) -> bool:
 
 
 def normalise_lines(lines: list[str]) -> list[Line]:
-    # NOTE: the whole document goes through OpenCC in one call; per-line calls cost 10x more.
-    joined = "\n".join(lines)
-    simplified = unicodedata.normalize("NFKC", to_simplified(strip_pinyin(joined))).split("\n")
+    # NOTE: the whole document goes through each step in one call (OpenCC, NFKC, the debris and
+    # space patterns, which stop at newlines); per-line calls cost several times more.
+    simplified = _normalise("\n".join(lines)).split("\n")
     if len(simplified) != len(lines):  # NFKC never adds newlines, but be safe
-        simplified = [unicodedata.normalize("NFKC", to_simplified(strip_pinyin(s))) for s in lines]
-    out = []
-    for no, (raw, text) in enumerate(zip(lines, simplified), start=1):
-        text = _DEBRIS_DIGIT.sub("", _DEBRIS_LEAD.sub("", text))
-        text = _SPACES.sub(" ", _NUMERAL_DOT.sub(".", text)).strip()
-        out.append(Line(no=no, raw=raw, text=text))
-    return out
+        simplified = [_normalise(line) for line in lines]
+    return [Line(no=no, raw=raw, text=text.strip()) for no, (raw, text) in enumerate(zip(lines, simplified), start=1)]
+
+
+def _normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", to_simplified(strip_pinyin(text)))
+    text = _DEBRIS_DIGIT.sub("", _LINE_DEBRIS_LEAD.sub("", text))
+    return _LINE_SPACES.sub(" ", _LINE_NUMERAL_DOT.sub(".", text))
