@@ -98,27 +98,24 @@ def build_frames(reports: list[ParsedReport]) -> Frames:
                 "content_hash": r.content_hash,
             }
         )
-        cells.extend(
-            {"source": r.source, "table": c.table, "row": c.row, "col": c.col, "value": c.value, "raw": c.raw, "flag": c.flag, "line": c.line}
-            for c in r.cells
-        )
-        sections.extend(
-            {"source": r.source, "position": i, "key": s.key, "title": s.title, "numeral": s.numeral, "line": s.line, "end_line": s.end_line}
-            for i, s in enumerate(r.sections)
-        )
-        lines.extend({"source": r.source, "no": x.no, "text": x.text} for x in r.lines if x.text)
-        snippets.extend({"source": r.source, "kind": s.kind, "text": s.text, "line": s.line, "value": s.value} for s in r.snippets)
-        notes.extend(
-            {"source": r.source, "table": n.table, "row": n.row, "kind": n.kind, "detail": n.detail, "line": n.line} for n in r.table_notes
-        )
+        # Tuples in schema order (one per row) build the frames faster than dicts.
+        cells.extend((r.source, c.table, c.row, c.col, c.value, c.raw, c.flag, c.line) for c in r.cells)
+        sections.extend((r.source, i, s.key, s.title, s.numeral, s.line, s.end_line) for i, s in enumerate(r.sections))
+        lines.extend((r.source, x.no, x.text) for x in r.lines if x.text)
+        snippets.extend((r.source, s.kind, s.text, s.line, s.value) for s in r.snippets)
+        notes.extend((r.source, n.table, n.row, n.kind, n.detail, n.line) for n in r.table_notes)
     return Frames(
         documents=pl.DataFrame(documents, schema=DOCUMENT_SCHEMA),
-        cells=pl.DataFrame(cells, schema=CELL_SCHEMA),
-        sections=pl.DataFrame(sections, schema=SECTION_SCHEMA),
-        lines=pl.DataFrame(lines, schema=LINE_SCHEMA),
-        snippets=pl.DataFrame(snippets, schema=SNIPPET_SCHEMA),
-        notes=pl.DataFrame(notes, schema=NOTE_SCHEMA),
+        cells=_rows(cells, CELL_SCHEMA),
+        sections=_rows(sections, SECTION_SCHEMA),
+        lines=_rows(lines, LINE_SCHEMA),
+        snippets=_rows(snippets, SNIPPET_SCHEMA),
+        notes=_rows(notes, NOTE_SCHEMA),
     )
+
+
+def _rows(rows: list[tuple], schema: dict) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def concat_frames(parts: list[Frames]) -> Frames:
