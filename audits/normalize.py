@@ -43,7 +43,6 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text)
 
 
-@lru_cache(maxsize=65536)  # labels, anchors and cell texts repeat across a batch
 def compact(text: str) -> str:
     """The matching key of a label: no whitespace, quotes or '?' (input already normalised)."""
     text = unicodedata.normalize("NFKC", text)
