@@ -209,15 +209,14 @@ def _readings(items: list[Item], n: int, shape: RowShape, consistent_only: bool 
     count = [0]
     ends = {max(parts + (total,)): (parts, total) for parts, total in shape.blocks}
 
-    def fits(values: list[float], start: int) -> bool:
-        for end in range(start, len(values)):
+    def fits(acc: list[Item], start: int) -> bool:
+        for end in range(start, len(acc)):
             block = ends.get(end)
-            if block and abs(sum([values[i] for i in block[0]]) - values[block[1]]) >= 1e-6:
+            if block and abs(sum(_num(acc[i]) for i in block[0]) - _num(acc[block[1]])) >= 1e-6:
                 return False
         return True
 
-    # `values` carries the numbers of `acc` so that no piece is converted twice.
-    def walk(index: int, remaining: int, acc: list[Item], values: list[float]):
+    def walk(index: int, remaining: int, acc: list[Item]):
         if count[0] >= _MAX_READINGS:
             return
         if index == len(items):
@@ -231,17 +230,12 @@ def _readings(items: list[Item], n: int, shape: RowShape, consistent_only: bool 
             pieces for parts in range(1, min(_digit_count(item), remaining - later) + 1) for pieces in _cuts(item, parts)
         ]
         for pieces in options:
-            more = [*values, *_piece_values(pieces)]
-            if consistent_only and not fits(more, len(values)):
+            extended = acc + list(pieces)
+            if consistent_only and not fits(extended, len(acc)):
                 continue
-            yield from walk(index + 1, remaining - len(pieces), acc + list(pieces), more)
+            yield from walk(index + 1, remaining - len(pieces), extended)
 
-    yield from walk(0, n, [], [])
-
-
-@lru_cache(maxsize=16384)
-def _piece_values(pieces: tuple[Item, ...]) -> tuple[float, ...]:
-    return tuple(_num(p) for p in pieces)
+    yield from walk(0, n, [])
 
 
 def _digit_count(item: str) -> int:

@@ -50,6 +50,12 @@ def compact(text: str) -> str:
     return _SPACES.sub("", _QUOTES.sub("", text)).replace("?", "")
 
 
+@lru_cache(maxsize=4096)
+def compact_label(label: str) -> str:
+    """`compact` for the layouts' own words (labels, anchors, markers), which every report looks up."""
+    return compact(label)
+
+
 def is_blank_cell(raw: str, text: str) -> bool:
     """A line that printed something (NBSP, '?', ideographic space) but holds no text: an empty cell."""
     return not text and raw.strip(" \t\r\n") != ""

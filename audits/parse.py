@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from audits.layouts import Layout, RowSpec
 from audits.model import Line, ParsedReport, Section, Snippet, SourceText
-from audits.normalize import compact, normalise_lines
+from audits.normalize import compact_label, normalise_lines
 from audits.stream import ROW, SEP, Stream, build_stream
 from audits.tables import TableReader
 
@@ -230,7 +230,7 @@ def _detect_layout(stream: Stream, layouts: dict[str, Layout], year: int | None)
     """The layout whose marker words the document prints most; ties go to the report year's."""
 
     def score(layout: Layout) -> tuple[int, bool]:
-        hits = sum(1 for marker in layout.markers if compact(marker) in stream.text)
+        hits = sum(1 for marker in layout.markers if compact_label(marker) in stream.text)
         return hits, bool(year and layout.report_years.contains(year))
 
     return max(layouts.values(), key=score)
@@ -259,7 +259,7 @@ def _read_tables(report: ParsedReport, stream: Stream, layout: Layout, layouts: 
     starts: dict[str, int] = {}
     after = 0
     for name in TABLE_ORDER:
-        found = [stream.text.find(compact(a), after) for a in layout.tables[name].anchors]
+        found = [stream.text.find(compact_label(a), after) for a in layout.tables[name].anchors]
         found = [f for f in found if f >= 0]
         if name == "review_litigation" and heading_at.get(name, -1) >= after:
             found.append(heading_at[name])

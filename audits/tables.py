@@ -8,12 +8,13 @@ up to the next label, are that row's printed items, which `digits.read_row` turn
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass, field
 
 from audits.digits import RowShape, RowValues, read_row, settle
 from audits.layouts import RowSpec, TableSpec
 from audits.model import Cell, TableNote
-from audits.normalize import compact
+from audits.normalize import compact_label
 from audits.stream import ROW, SEP, Stream
 
 _VALUE_RUN = re.compile(r"((?:[+\-−]|增|减)?\d[\d.,]*(?: (?:[+\-−]|增|减)?\d[\d.,]*)*(?:万元|元)?)")
@@ -63,7 +64,7 @@ def _split_piece(piece: str, offset: int) -> list[Token]:
         return [Token("value", piece, offset)]  # "约35", "35件": a cell that is not a number
     tokens: list[Token] = []
     pos = 0
-    for i, part in enumerate(_VALUE_RUN.split(piece)):
+    for i, part in enumerate(parts):
         if part:
             kind = "value" if i % 2 else "label"
             following = piece[pos + len(part) : pos + len(part) + 1]
@@ -84,8 +85,8 @@ class TableReader:
         self.name, self.spec, self.rows, self.stream = name, spec, rows, stream
         self._native = {row.key for row in spec.rows}
         self.notes: list[TableNote] = []
-        self._headers = sorted({compact(h) for h in spec.headers}, key=len, reverse=True)
-        self._groups = [(g.key, sorted({compact(v) for v in g.labels}, key=len, reverse=True)) for g in spec.groups]
+        self._headers = sorted({compact_label(h) for h in spec.headers}, key=len, reverse=True)
+        self._groups = [(g.key, sorted({compact_label(v) for v in g.labels}, key=len, reverse=True)) for g in spec.groups]
 
     # Read ----------------------------------------------------------------------------------
 
@@ -100,9 +101,9 @@ class TableReader:
         current: RowRead | None = None
         last_index = -1
         pending_numeral = ""
-        queue = list(tokens)
+        queue = deque(tokens)
         while queue:
-            token = queue.pop(0)
+            token = queue.popleft()
             if token.kind == "label":
                 if re.fullmatch(r"\d{1,2}\.", token.text):
                     pending_numeral = token.text[:-1]
@@ -110,7 +111,7 @@ class TableReader:
                 index, rest = self._match_row(token.text, last_index, pending_numeral)
                 pending_numeral = ""
                 if rest:  # "3.其他(七)总计": a short exact label run into the next one
-                    queue.insert(0, Token("label", rest, token.offset + len(token.text) - len(rest)))
+                    queue.appendleft(Token("label", rest, token.offset + len(token.text) - len(rest)))
                 if index is not None:
                     current = RowRead(self.rows[index], token.offset)
                     reads.append(current)
@@ -206,7 +207,7 @@ class TableReader:
         return any(h in label for h in self._headers) or any(v in label for _, vs in self._groups for v in vs)
 
     def _is_extra_row(self, label: str) -> bool:
-        return any(label.endswith(compact(x)) or label == compact(x) for x in self.spec.extra_rows)
+        return any(label.endswith(compact_label(x)) or label == compact_label(x) for x in self.spec.extra_rows)
 
     # Cells ---------------------------------------------------------------------------------
 
