@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 
@@ -80,6 +81,11 @@ class Layout(_Strict):
     markers: list[str]
     sections: list[SectionSpec]
     tables: dict[str, TableSpec]
+
+    @cached_property
+    def heading_words(self) -> re.Pattern:
+        """The first word of every section's keyword groups: text with none of them is no heading."""
+        return re.compile("|".join(re.escape(group[0]) for s in self.sections for group in s.keywords))
 
 
 def load_layouts(folder: Path) -> dict[str, Layout]:

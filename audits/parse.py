@@ -179,11 +179,14 @@ def find_sections(stream: Stream, layout: Layout) -> list[Heading]:
             m = _HEAD_NUMERAL.match(cell)
             numeral = m.group("num") if m else ""
             title = cell[len(numeral) :]
-            for spec in layout.sections:
-                if _keyword_hit(spec, title[:40], 20):
-                    candidates.append((offset, spec.key, numeral, title))
-                    break
+            if layout.heading_words.search(title, 0, 40):
+                for spec in layout.sections:
+                    if _keyword_hit(spec, title[:40], 20):
+                        candidates.append((offset, spec.key, numeral, title))
+                        break
             continue
+        if not layout.heading_words.search(cell):
+            continue  # most long cells are prose or table rows: one search rules them out
         for m in _INLINE_NUMERAL.finditer(cell):
             window = cell[m.end() : m.end() + 40]
             for spec in layout.sections:
