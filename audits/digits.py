@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 Item = str | None  # a printed chunk of digits (no spaces), or None for a blank cell
 _NUMBER = re.compile(r"^(?P<sign>[+\-−]|增|减)?(?P<num>\d+(?:\.\d+)?)$")
+_YUAN = re.compile(r"万?元$")
 _MAX_READINGS = 5000
 
 
@@ -50,7 +51,7 @@ def settle(alternatives: tuple[tuple[Item, ...], ...], attested: set[float], sha
 
 
 def parse_number(text: str, *, signed: bool = False) -> float | None:
-    text = re.sub(r"万?元$", "", text.replace(",", "").replace("−", "-"))
+    text = _YUAN.sub("", text.replace(",", "").replace("−", "-"))
     m = _NUMBER.match(text)
     if not m:
         return None

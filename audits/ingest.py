@@ -29,6 +29,8 @@ _HTML_SNIFF = re.compile(r"<\s*(html|body|table|p|div|meta|head|!doctype)\b", re
 # Bytes that text in any encoding we read never holds: C0 controls other than \t \n \v \f \r and ESC.
 # Random or compressed bytes hold them at about one byte in ten, NULs or not.
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+_WRAPPED = re.compile(r"\s*\n\s*")
+_NUMBERS_ONLY = re.compile(r"[\d.,\s\-—/]+")
 
 
 @dataclass(frozen=True)
@@ -230,14 +232,14 @@ def _html_table_rows(table) -> list[str]:
 
 def _cell_text(text: str | None) -> str:
     # Wrapped labels inside one cell are one label: join their lines without a space.
-    return re.sub(r"\s*\n\s*", "", (text or "")).replace("|", "｜").strip()
+    return _WRAPPED.sub("", (text or "")).replace("|", "｜").strip()
 
 
 def _pipe_row(cells: list[str | None]) -> str:
     """A table row as `| a | b |`; a row with one filled cell is a title line, written plainly."""
     texts = [_cell_text(c) for c in cells]
     filled = [t for t in texts if t]
-    if len(filled) == 1 and not re.fullmatch(r"[\d.,\s\-—/]+", filled[0]):
+    if len(filled) == 1 and not _NUMBERS_ONLY.fullmatch(filled[0]):
         return filled[0]
     return "| " + " | ".join(texts) + " |"
 

@@ -44,9 +44,12 @@ def to_simplified(text: str) -> str:
 
 
 def compact(text: str) -> str:
-    """The matching key of a label: no whitespace, quotes or '?' (input already normalised)."""
-    text = unicodedata.normalize("NFKC", text)
-    text = _NUMERAL_DOT.sub(".", text)
+    """The matching key of a label: NFKC, numerals' "、" as ".", no whitespace, quotes or '?'."""
+    return compact_normalised(_NUMERAL_DOT.sub(".", unicodedata.normalize("NFKC", text)))
+
+
+def compact_normalised(text: str) -> str:
+    """`compact` of a line `normalise_lines` made (already NFKC, numerals already fixed)."""
     return _SPACES.sub("", _QUOTES.sub("", text)).replace("?", "")
 
 

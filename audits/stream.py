@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from audits.model import Line
-from audits.normalize import compact, is_blank_cell
+from audits.normalize import compact_normalised, is_blank_cell
 
 SEP = "\x1f"
 ROW = "\x1e"
@@ -26,7 +26,7 @@ _PIPE_RULE = re.compile(r"^\|?\s*:?-{2,}")
 def cell_key(text: str) -> str:
     """A cell's text as it stands in the stream."""
     text = _KEEP_DIGIT_SPACE.sub("\x00", text)
-    return compact(text).replace("\x00", " ")
+    return compact_normalised(text).replace("\x00", " ")
 
 
 @dataclass

@@ -21,6 +21,7 @@ _VALUE_RUN = re.compile(r"((?:[+\-−]|增|减)?\d[\d.,]*(?: (?:[+\-−]|增|减
 _QUALIFIER = re.compile(r"[约共计件个条余多近超过左右起宗项次人]{1,3}")
 _UNIT = re.compile(r"[年月日件条个次人项%％起宗]")
 _DASH = re.compile(r"^[—\-/－–─]+$")
+_ROW_NUMERAL = re.compile(r"\d{1,2}\.")  # "2." before a label: the next row's numeral
 _BLANK_WORDS = {"无", "/", "-", "—", "——", "－", "–"}
 
 
@@ -105,7 +106,7 @@ class TableReader:
         while queue:
             token = queue.popleft()
             if token.kind == "label":
-                if re.fullmatch(r"\d{1,2}\.", token.text):
+                if _ROW_NUMERAL.fullmatch(token.text):
                     pending_numeral = token.text[:-1]
                     continue
                 index, rest = self._match_row(token.text, last_index, pending_numeral)
@@ -144,7 +145,7 @@ class TableReader:
                 items, first = [], token.offset
             elif token.kind == "blank":
                 items.append(None)
-            elif token.kind == "value" and not re.fullmatch(r"\d{1,2}\.", token.text):
+            elif token.kind == "value" and not _ROW_NUMERAL.fullmatch(token.text):
                 items.extend(token.text.split(" "))
                 first = first or token.offset
         if not any(x is not None for x in items):
