@@ -21,6 +21,7 @@ _VALUE_RUN = re.compile(r"((?:[+\-−]|增|减)?\d[\d.,]*(?: (?:[+\-−]|增|减
 _QUALIFIER = re.compile(r"[约共计件个条余多近超过左右起宗项次人]{1,3}")
 _UNIT = re.compile(r"[年月日件条个次人项%％起宗]")
 _DASH = re.compile(r"^[—\-/－–─]+$")
+_DIGIT = re.compile(r"\d")
 _ROW_NUMERAL = re.compile(r"\d{1,2}\.")  # "2." before a label: the next row's numeral
 _BLANK_WORDS = {"无", "/", "-", "—", "——", "－", "–"}
 
@@ -59,6 +60,11 @@ def tokenize(stream: Stream, start: int, end: int) -> list[Token]:
 
 
 def _split_piece(piece: str, offset: int) -> list[Token]:
+    # Most pieces are a bare number or a bare label (one cell per line): no need to split those.
+    if piece.isascii() and piece.isdigit():
+        return [Token("value", piece, offset)]
+    if not _DIGIT.search(piece):
+        return [Token("label", piece.strip(), offset)]
     parts = _VALUE_RUN.split(piece)
     words = "".join(parts[0::2])
     if len(parts) == 3 and _QUALIFIER.fullmatch(words):
