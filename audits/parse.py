@@ -36,6 +36,7 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _ADDRESS = re.compile(r"(?:通信地址|通讯地址|联系地址|办公地址|地址)\s*[:：,，]?\s*([^，。;；,)）]{4,40})")
 _PLACE = re.compile(r"[省市区县镇乡路街道号楼室巷村]")
 _URL = re.compile(r"(?:https?://[^\s，。)）]+|www\.[A-Za-z0-9.\-]+)")
+_SNIPPET_PATTERNS = (_PERIOD_WORDS, _PHONE, _EMAIL, _ADDRESS, _URL)
 _GOVERNMENT = re.compile(r"(人民政府|管委会|管理委员会|实验区|开发区|新区|高新区)$")
 _TOWNSHIP = re.compile(r"(乡|镇|街道|街道办事处)(人民政府)?$")
 
@@ -301,31 +302,35 @@ def _template(layout: Layout, layouts: dict[str, Layout], rows: set[tuple[str, s
 
 def sentences(lines: list[Line], start: int, end: int) -> list[tuple[int, str]]:
     """The body's sentences with their line (tables left out)."""
-    out = []
-    for line in lines[start - 1 : end]:
-        if not line.text or line.text.startswith("|"):
-            continue
-        for sentence in _SENTENCE_SPLIT.split(line.text):
-            if sentence.strip():
-                out.append((line.no, sentence.strip()))
-    return out
+    return [(line.no, sentence) for line in lines[start - 1 : end] for sentence in _sentences_of(line)]
+
+
+def _sentences_of(line: Line) -> list[str]:
+    if not line.text or line.text.startswith("|"):
+        return []
+    return [sentence.strip() for sentence in _SENTENCE_SPLIT.split(line.text) if sentence.strip()]
 
 
 def _snippets(lines: list[Line], start: int, end: int) -> list[Snippet]:
     """Statements the rules judge: the period statement, phones, e-mails, addresses, web addresses."""
     found: list[Snippet] = []
-    for no, sentence in sentences(lines, start, end):
-        if _PERIOD_WORDS.search(sentence):
-            found.append(Snippet("period", sentence, no, period_value(sentence)))
-        for m in _PHONE.finditer(sentence):
-            found.append(Snippet("phone", sentence, no, m.group(0)))
-        for m in _EMAIL.finditer(sentence):
-            found.append(Snippet("email", sentence, no, m.group(0)))
-        for m in _ADDRESS.finditer(sentence):
-            if _PLACE.search(m.group(1)):
-                found.append(Snippet("address", sentence, no, m.group(1)))
-        for m in _URL.finditer(sentence):
-            found.append(Snippet("url", sentence, no, m.group(0)))
+    for line in lines[start - 1 : end]:
+        # A line none of the patterns matches has no sentence they match: most lines are skipped.
+        if not any(pattern.search(line.text) for pattern in _SNIPPET_PATTERNS):
+            continue
+        no = line.no
+        for sentence in _sentences_of(line):
+            if _PERIOD_WORDS.search(sentence):
+                found.append(Snippet("period", sentence, no, period_value(sentence)))
+            for m in _PHONE.finditer(sentence):
+                found.append(Snippet("phone", sentence, no, m.group(0)))
+            for m in _EMAIL.finditer(sentence):
+                found.append(Snippet("email", sentence, no, m.group(0)))
+            for m in _ADDRESS.finditer(sentence):
+                if _PLACE.search(m.group(1)):
+                    found.append(Snippet("address", sentence, no, m.group(1)))
+            for m in _URL.finditer(sentence):
+                found.append(Snippet("url", sentence, no, m.group(0)))
     return found
 
 
