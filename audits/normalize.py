@@ -18,8 +18,7 @@ _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
 PINYIN = re.compile(
     rf"(?<=[\u3400-\u9fff])[(（](?=[a-zü{_TONED}]*[aeiouü{_TONED}])[a-zü{_TONED}]{{1,6}}[)）]"
 )
-_SPACES = re.compile(r"[\s\u00a0\u2000-\u200b\u3000\ufeff]+")
-_QUOTES = re.compile(r"[“”\"'‘’「」『』]")
+_DROPPED = re.compile(r"[\s\u00a0\u2000-\u200b\u3000\ufeff“”\"'‘’「」『』?]+")  # spaces, quotes and '?' at once
 _NUMERAL_DOT = re.compile(r"(?<=\d)[、．](?=\D)")
 # The same, for a whole document at once: line by line, never across a newline.
 _LINE_SPACES = re.compile(r"(?:[^\S\n]|[\u00a0\u2000-\u200b\u3000\ufeff])+")
@@ -50,7 +49,7 @@ def compact(text: str) -> str:
 
 def compact_normalised(text: str) -> str:
     """`compact` of a line `normalise_lines` made (already NFKC, numerals already fixed)."""
-    return _SPACES.sub("", _QUOTES.sub("", text)).replace("?", "")
+    return _DROPPED.sub("", text)
 
 
 @lru_cache(maxsize=4096)
