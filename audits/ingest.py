@@ -224,7 +224,7 @@ def _append_tail(node, buffer: list[str]) -> None:
 def _html_table_rows(table) -> list[str]:
     rows = []
     for tr in table.iter("tr"):
-        cells = [_cell_text(td.text_content()) for td in tr if isinstance(td.tag, str) and td.tag in ("td", "th")]
+        cells = [td.text_content() for td in tr if isinstance(td.tag, str) and td.tag in ("td", "th")]
         if cells:
             rows.append(_pipe_row(cells))
     return rows
