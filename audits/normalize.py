@@ -22,7 +22,7 @@ _DROPPED = re.compile(r"[\s\u00a0\u2000-\u200b\u3000\ufeff“”\"'‘’「」�
 _NUMERAL_DOT = re.compile(r"(?<=\d)[、．](?=\D)")
 # The same, for a whole document at once: line by line, never across a newline.
 _LINE_SPACES = re.compile(r"(?:[^\S\n]|[\u00a0\u2000-\u200b\u3000\ufeff])+")
-_LINE_DEBRIS_LEAD = re.compile(r"^(?:[^\S\n]|\?)*\?+", re.M)
+_LINE_DEBRIS_LEAD = re.compile(r"^(?:[^\S\n]|\?)*\?+", re.MULTILINE)
 _DEBRIS_DIGIT = re.compile(r"\?+(?=\d)|(?<=\d)\?+")
 _LINE_NUMERAL_DOT = re.compile(r"(?<=\d)[、．](?=[^\d\n])")
 
