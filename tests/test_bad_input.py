@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import polars as pl
 import pytest
 
 from audits.ingest import Limits, read_bytes
@@ -130,6 +131,7 @@ SKIPPED = {
 @dataclass
 class Run:
     folder: Path
+    out: Path
     returncode: int
     stderr: str
     documents: list[dict[str, str]]
@@ -142,6 +144,9 @@ class Run:
 
     def findings_of(self, name: str) -> list[dict[str, str]]:
         return [row for row in self.findings if row["source"] == str(self.folder / name)]
+
+
+DOCUMENT_TEXT = ["source", "agency", "template", "status", "html"]
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -166,7 +171,7 @@ def run(tmp_path_factory) -> Run:
     )
     document_columns, documents = _read_csv(out / "documents.csv") if (out / "documents.csv").exists() else ([], [])
     finding_columns, findings = _read_csv(out / "findings.csv") if (out / "findings.csv").exists() else ([], [])
-    return Run(folder, done.returncode, done.stderr, documents, findings, document_columns, finding_columns)
+    return Run(folder, out, done.returncode, done.stderr, documents, findings, document_columns, finding_columns)
 
 
 def test_run_exits_zero(run):
@@ -183,6 +188,14 @@ def test_one_row_per_document_and_none_for_skipped_files(run):
 def test_output_columns_come_first_in_order(run):
     assert run.document_columns[:7] == ["source", "agency", "report_year", "published", "template", "status", "html"]
     assert run.finding_columns[:8] == ["source", "agency", "report_year", "rule_id", "category", "severity", "message", "evidence"]
+
+
+def test_parquet_outputs_hold_plain_text_columns(run):
+    # The frames keep repeated strings categorical; the public files must not (spec/outputs.md).
+    for stem, text_columns in [("documents", DOCUMENT_TEXT), ("cells", ["source", "table", "row", "col", "raw", "flag"]), ("findings", ["source", "rule_id", "category", "severity"])]:
+        schema = pl.read_parquet_schema(run.out / f"{stem}.parquet")
+        assert {c: schema[c] for c in text_columns} == {c: pl.String for c in text_columns}, stem
+    assert pl.read_parquet_schema(run.out / "cells.parquet")["value"] == pl.Float64
 
 
 @pytest.mark.parametrize("bad", BAD_FILES, ids=lambda b: b.name)

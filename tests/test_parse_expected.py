@@ -11,6 +11,7 @@ import datetime as dt
 import pytest
 from ruamel.yaml import YAML
 
+from audits.normalize import normalise_lines
 from tests.conftest import EXPECTED, parsed
 
 EXPECTED_FILES = sorted(EXPECTED.glob("*.yaml"))
@@ -72,3 +73,13 @@ def _date(value):
     if value is None or isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value))
+
+
+def test_normalise_lines_works_line_by_line():
+    # The debris, numeral and space patterns run over the whole document at once: none may reach
+    # across a line break, and each line comes out as if it had been normalised alone.
+    raw = ["??一、总体情况", "  3、 ", "第 2 行\u3000有\u00a0空格", "?", "12?34", "2、没有", "", "共3、", "没有", " ?x", "（一）公开（gōng）信息"]
+    assert [(line.no, line.text) for line in normalise_lines(raw)] == [
+        (1, "一、总体情况"), (2, "3."), (3, "第 2 行 有 空格"), (4, ""), (5, "1234"), (6, "2.没有"), (7, ""),
+        (8, "共3、"), (9, "没有"), (10, "x"), (11, "(一)公开信息"),
+    ]
