@@ -174,7 +174,6 @@ def _finding(rule: Rule, row: dict) -> Finding:
 
 
 def _measure(frame: pl.DataFrame, expectation) -> Measure:
-    frame = frame.with_columns(pl.col("source").cast(KEY))
     for column, dtype in (("evidence", pl.Utf8), ("line", pl.Int32), ("context", pl.Utf8), ("severity", pl.Utf8)):
         if column not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype).alias(column))
@@ -228,29 +227,24 @@ def _sections(rule, b: Batch) -> Measure:
     printed = found.unique(["source", "key"], keep="last", maintain_order=True).select("source", "key", pl.col("numeral").alias("got"), "line")
     table = audited.join(expected, on="template").join(printed, on=["source", "key"], how="left").sort("source", "order")
     if rule.check.numbering:
-        wrong = table.filter(pl.col("got").is_not_null() & (pl.col("got") != pl.col("want")))
-        per_doc = wrong.group_by("source", maintain_order=True).agg(
+        per_doc = table.filter(pl.col("got").is_not_null() & (pl.col("got") != pl.col("want"))).group_by("source", maintain_order=True).agg(
             pl.format("{}印为“{}”，应为“{}”", pl.col("title"), pl.col("got").replace("", "无序号"), pl.col("want")).str.join("；").alias("value"),
             pl.col("line").first(),
         )
-        frame = audited.select("source").join(per_doc, on="source", how="left").join(outline, on="source", how="left").select(
-            "source",
-            pl.col("value").fill_null(""),
-            pl.col("line").cast(pl.Int32),
-            pl.format("报告的标题结构：{}", pl.col("outline").fill_null("")).alias("evidence"),
-            _ctx(problems=pl.col("value").fill_null("")),
-        )
+        evidence, field = pl.format("报告的标题结构：{}", pl.col("outline").fill_null("")), "problems"
     else:
-        missing = table.filter(pl.col("got").is_null()).group_by("source", maintain_order=True).agg(
-            pl.format("{}、{}", pl.col("want"), pl.col("title")).str.join("、").alias("value")
-        )
-        frame = audited.select("source").join(missing, on="source", how="left").join(outline, on="source", how="left").select(
-            "source",
-            pl.col("value").fill_null(""),
+        per_doc = table.filter(pl.col("got").is_null()).group_by("source", maintain_order=True).agg(
+            pl.format("{}、{}", pl.col("want"), pl.col("title")).str.join("、").alias("value"),
             pl.lit(None, pl.Int32).alias("line"),
-            pl.format("按标题用语查找六个部分；找到：{}", pl.col("outline").fill_null("无")).alias("evidence"),
-            _ctx(missing=pl.col("value").fill_null("")),
         )
+        evidence, field = pl.format("按标题用语查找六个部分；找到：{}", pl.col("outline").fill_null("无")), "missing"
+    frame = audited.select("source").join(per_doc, on="source", how="left").join(outline, on="source", how="left").select(
+        "source",
+        pl.col("value").fill_null(""),
+        pl.col("line").cast(pl.Int32),
+        evidence.alias("evidence"),
+        _ctx(**{field: pl.col("value").fill_null("")}),
+    )
     return _measure(frame, _in_set([""]))
 
 
