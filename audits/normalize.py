@@ -19,12 +19,11 @@ PINYIN = re.compile(
     rf"(?<=[\u3400-\u9fff])[(（](?=[a-zü{_TONED}]*[aeiouü{_TONED}])[a-zü{_TONED}]{{1,6}}[)）]"
 )
 _DROPPED = re.compile(r"[\s\u00a0\u2000-\u200b\u3000\ufeff“”\"'‘’「」『』?]+")  # spaces, quotes and '?' at once
-_NUMERAL_DOT = re.compile(r"(?<=\d)[、．](?=\D)")
-# The same, for a whole document at once: line by line, never across a newline.
-_LINE_SPACES = re.compile(r"(?:[^\S\n]|[\u00a0\u2000-\u200b\u3000\ufeff])+")
-_LINE_DEBRIS_LEAD = re.compile(r"^(?:[^\S\n]|\?)*\?+", re.MULTILINE)
+# These run over a whole document at once and never reach across a newline.
+_SPACES = re.compile(r"(?:[^\S\n]|[\u00a0\u2000-\u200b\u3000\ufeff])+")
+_DEBRIS_LEAD = re.compile(r"^(?:[^\S\n]|\?)*\?+", re.MULTILINE)
 _DEBRIS_DIGIT = re.compile(r"\?+(?=\d)|(?<=\d)\?+")
-_LINE_NUMERAL_DOT = re.compile(r"(?<=\d)[、．](?=[^\d\n])")
+_NUMERAL_DOT = re.compile(r"(?<=\d)[、．](?=[^\d\n])")
 
 
 @lru_cache(maxsize=1)
@@ -74,5 +73,5 @@ def normalise_lines(lines: list[str]) -> list[Line]:
 
 def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", to_simplified(strip_pinyin(text)))
-    text = _DEBRIS_DIGIT.sub("", _LINE_DEBRIS_LEAD.sub("", text))
-    return _LINE_SPACES.sub(" ", _LINE_NUMERAL_DOT.sub(".", text))
+    text = _DEBRIS_DIGIT.sub("", _DEBRIS_LEAD.sub("", text))
+    return _SPACES.sub(" ", _NUMERAL_DOT.sub(".", text))

@@ -214,7 +214,7 @@ class TableReader:
         return any(h in label for h in self._headers) or any(v in label for _, vs in self._groups for v in vs)
 
     def _is_extra_row(self, label: str) -> bool:
-        return any(label.endswith(compact_label(x)) or label == compact_label(x) for x in self.spec.extra_rows)
+        return any(label.endswith(compact_label(x)) for x in self.spec.extra_rows)
 
     # Cells ---------------------------------------------------------------------------------
 
