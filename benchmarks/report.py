@@ -24,6 +24,11 @@ def _f(value, digits: int = 1) -> str:
     return str(value)
 
 
+def _stamp(run: dict) -> str:
+    """`date | commit` of a recorded run; `+` marks uncommitted changes to the measured code."""
+    return f"{run['date'][:16].replace('T', ' ')} | {run.get('commit', '')}{'+' if run.get('code_changed_since_commit') else ''}"
+
+
 def tables(data: dict) -> str:
     out = []
     m = data.get("machine", {})
@@ -35,7 +40,7 @@ def tables(data: dict) -> str:
         out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in parse:
             out.append(
-                f"| {r['date'][:16].replace('T', ' ')} | {r.get('commit', '')}{'+' if r.get('code_changed_since_commit') else ''} | {r['input']} | {_f(r['n'])} | {r['workers']} | {_f(r['seconds'])} | "
+                f"| {_stamp(r)} | {r['input']} | {_f(r['n'])} | {r['workers']} | {_f(r['seconds'])} | "
                 f"{_f(r['reports_per_s'])} | {_f(r.get('cpu_ms_per_report'))} | {_f(r.get('tree_rss_peak_mb'), 0)} | {_f(r.get('self_peak_mb'), 0)} | "
                 f"{_f(r.get('children_peak_mb'), 0)} | {_f(r.get('frames_mb'), 0)} | {_f(r.get('other_processes_cores'), 2)} |"
             )
@@ -47,7 +52,7 @@ def tables(data: dict) -> str:
         out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rules:
             out.append(
-                f"| {r['date'][:16].replace('T', ' ')} | {r.get('commit', '')}{'+' if r.get('code_changed_since_commit') else ''} | {_f(r['n'])}{' (profiled)' if 'profiled' in r['key'] else ''} | {r['rules']} | {_f(r['seconds'])} | {_f(r['findings'])} | "
+                f"| {_stamp(r)} | {_f(r['n'])}{' (profiled)' if 'profiled' in r['key'] else ''} | {r['rules']} | {_f(r['seconds'])} | {_f(r['findings'])} | "
                 f"{_f(r['reports_with_findings'])} | {_f(r['import_great_expectations_s'], 2)} | {_f(r['import_pandera_s'], 2)} | {_f(r['gx_context_s'], 2)} | "
                 f"{_f(r.get('self_peak_mb'), 0)} | {_f(r['frames'].get('mb'), 0)} | {_f(r.get('other_processes_cores'), 2)} |"
             )
@@ -59,7 +64,7 @@ def tables(data: dict) -> str:
         out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in render:
             out.append(
-                f"| {r['date'][:16].replace('T', ' ')} | {r.get('commit', '')}{'+' if r.get('code_changed_since_commit') else ''} | {_f(r['n'])}{' (profiled)' if 'profiled' in r['key'] else ''} | {_f(r['agencies'])} | {_f(r['pages_written'])} | "
+                f"| {_stamp(r)} | {_f(r['n'])}{' (profiled)' if 'profiled' in r['key'] else ''} | {_f(r['agencies'])} | {_f(r['pages_written'])} | "
                 f"{_f(r['seconds'])} | {_f(r['reports_per_s'])} | {_f(r['html_mb'])} | {_f(r['findings'])} | {_f(r.get('self_peak_mb'), 0)} | "
                 f"{_f(r.get('other_processes_cores'), 2)} |"
             )
