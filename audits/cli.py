@@ -35,8 +35,8 @@ def run(
     from audits.audit import default_rules_dir, run_audit
 
     if job:
-        from audits.history import JobBusy
-        from audits.schedule import run_job_once
+        from audits.jobs.history import JobBusy
+        from audits.jobs.schedule import run_job_once
 
         try:
             summary = run_job_once(job, str(config or ""))
@@ -50,7 +50,7 @@ def run(
     missing = [str(p) for p in inputs or [] if not p.exists()]
     if missing:
         _usage_error(f"找不到输入：{', '.join(missing)}")
-    from audits.jobs import load_settings
+    from audits.jobs.config import load_settings
 
     rules_dir = rules or default_rules_dir()
     try:
@@ -78,7 +78,7 @@ def schedule(config: Optional[Path] = typer.Option(None, "--config", help="配�
     """按 jobs/ 中的计划定时运行审核任务，直到收到 SIGTERM 或 Ctrl-C。"""
     import logging
 
-    from audits.schedule import serve
+    from audits.jobs.schedule import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
@@ -102,8 +102,8 @@ def review(
     import getpass
     import re
 
-    from audits.history import record_decision
-    from audits.jobs import load_settings
+    from audits.jobs.history import record_decision
+    from audits.jobs.config import load_settings
 
     if confirm == dismiss:
         _usage_error("请且只能选择 --confirm 或 --dismiss 之一")

@@ -26,7 +26,7 @@ def findings_for(book, frames, out: Path):
 
     findings = findings_frame(run_rules(book, frames, out))
     try:
-        from audits.history import fingerprints
+        from audits.jobs.history import fingerprints
     except ImportError:
         return findings
     if "agency_id" in frames.documents.columns:

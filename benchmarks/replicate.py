@@ -38,7 +38,7 @@ def agency_pool(count: int, seed: int = 7) -> list[str]:
 
 
 def _agency_columns(names: list[str]) -> pl.DataFrame:
-    from audits.parse import agency_kind
+    from audits.parse.report import agency_kind
 
     try:
         from audits.identity import agency_key

@@ -11,7 +11,7 @@ import pytest
 from audits.ingest import read_document
 from audits.layouts import load_layouts
 from audits.model import ParsedReport
-from audits.parse import parse
+from audits.parse.report import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AUDITS_SHARED", ROOT.parent / "shared"))

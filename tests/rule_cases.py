@@ -17,7 +17,7 @@ from pathlib import Path
 
 from audits.ingest import read_bytes
 from audits.model import Cell, ParsedReport
-from audits.parse import parse
+from audits.parse.report import parse
 from tests.conftest import LAYOUTS, ROOT, SHARED
 
 DATA = ROOT / "tests" / "data"

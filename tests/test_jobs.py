@@ -22,10 +22,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from audits.audit import run_job
-from audits.history import JobBusy, Store, job_lock, record_decision
-from audits.jobs import FetchSettings, Settings, load_job
-from audits.schedule import build_scheduler, register_jobs
+from audits.jobs.run import run_job
+from audits.jobs.history import JobBusy, Store, job_lock, record_decision
+from audits.jobs.config import FetchSettings, Settings, load_job
+from audits.jobs.schedule import build_scheduler, register_jobs
 from tests.conftest import ROOT, SHARED, need_shared
 
 CLEAN = (ROOT / "tests" / "data" / "clean_2021.md").read_text(encoding="utf-8")

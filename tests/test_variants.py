@@ -18,7 +18,7 @@ from functools import lru_cache
 import pytest
 
 from audits.ingest import read_bytes
-from audits.parse import parse
+from audits.parse.report import parse
 from tests.conftest import EXPECTED, LAYOUTS
 from tests.variants import (
     CARRIED_FORWARD,

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
+from audits.ingest.docx import read_docx
+from audits.ingest.html import read_html
+from audits.ingest.pdf import read_pdf
 from audits.model import SourceText
 
 DOCUMENT_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".shtml", ".xhtml", ".pdf", ".docx", ""}
@@ -29,8 +32,6 @@ _HTML_SNIFF = re.compile(r"<\s*(html|body|table|p|div|meta|head|!doctype)\b", re
 # Bytes that text in any encoding we read never holds: C0 controls other than \t \n \v \f \r and ESC.
 # Random or compressed bytes hold them at about one byte in ten, NULs or not.
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
-_WRAPPED = re.compile(r"\s*\n\s*")
-_NUMBERS_ONLY = re.compile(r"[\d.,\s\-—/]+")
 
 
 @dataclass(frozen=True)
@@ -160,180 +161,3 @@ def _canonical(enc: str) -> str:
 
 def _failed(source: str, problem: str, fmt: str = "") -> SourceText:
     return SourceText(source, fmt, "", [], problems=(problem,))
-
-
-# HTML ---------------------------------------------------------------------------------------
-
-_BLOCK_TAGS = {
-    "p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "tr",
-    "table", "ul", "ol", "header", "footer", "title", "center", "blockquote", "pre", "dd", "dt",
-}
-_DROP_TAGS = {"script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "head"}
-
-
-def read_html(source: str, text: str, encoding: str, problems: tuple[str, ...] = ()) -> SourceText:
-    import lxml.html
-
-    try:
-        root = lxml.html.document_fromstring(text)
-    except Exception:  # noqa: BLE001 - lxml raises several types on junk
-        return SourceText(source, "html", encoding, [], problems=problems + ("网页无法解析",))
-    lines: list[str] = []
-    title = root.findtext(".//title") or ""
-    if title.strip():
-        lines.append(title.strip())
-    buffer: list[str] = []
-    _walk_html(root, lines, buffer)
-    _flush(buffer, lines)
-    return SourceText(source, "html", encoding, lines, problems=problems)
-
-
-def _flush(buffer: list[str], lines: list[str]) -> None:
-    text = "".join(buffer).strip()
-    if text:
-        lines.extend(part.strip() for part in text.split("\n") if part.strip())
-    buffer.clear()
-
-
-def _walk_html(node, lines: list[str], buffer: list[str]) -> None:
-    tag = node.tag if isinstance(node.tag, str) else ""
-    if tag in _DROP_TAGS:
-        _append_tail(node, buffer)
-        return
-    if tag == "table":
-        _flush(buffer, lines)
-        lines.extend(_html_table_rows(node))
-        _append_tail(node, buffer)
-        return
-    if tag in _BLOCK_TAGS:
-        _flush(buffer, lines)
-    if node.text and tag:
-        buffer.append(node.text)
-    for child in node:
-        _walk_html(child, lines, buffer)
-    if tag in _BLOCK_TAGS:
-        _flush(buffer, lines)
-    _append_tail(node, buffer)
-
-
-def _append_tail(node, buffer: list[str]) -> None:
-    if node.tail:
-        buffer.append(node.tail)
-
-
-def _html_table_rows(table) -> list[str]:
-    rows = []
-    for tr in table.iter("tr"):
-        cells = [td.text_content() for td in tr if isinstance(td.tag, str) and td.tag in ("td", "th")]
-        if cells:
-            rows.append(_pipe_row(cells))
-    return rows
-
-
-def _cell_text(text: str | None) -> str:
-    # Wrapped labels inside one cell are one label: join their lines without a space.
-    return _WRAPPED.sub("", (text or "")).replace("|", "｜").strip()
-
-
-def _pipe_row(cells: list[str | None]) -> str:
-    """A table row as `| a | b |`; a row with one filled cell is a title line, written plainly."""
-    texts = [_cell_text(c) for c in cells]
-    filled = [t for t in texts if t]
-    if len(filled) == 1 and not _NUMBERS_ONLY.fullmatch(filled[0]):
-        return filled[0]
-    return "| " + " | ".join(texts) + " |"
-
-
-# PDF ----------------------------------------------------------------------------------------
-
-
-def read_pdf(source: str, data: bytes) -> SourceText:
-    import pdfplumber
-
-    lines: list[str] = []
-    with pdfplumber.open(io.BytesIO(data)) as pdf:
-        for page in pdf.pages:
-            lines.extend(_pdf_page_lines(page))
-    if not any(line.strip() for line in lines):
-        return SourceText(source, "pdf", "", [], problems=("PDF 没有文字层（可能是扫描件），表格无法提取",))
-    return SourceText(source, "pdf", "", _join_wrapped(lines))
-
-
-def _pdf_page_lines(page) -> list[str]:
-    """Text lines and table rows of one page, in reading order (top to bottom)."""
-    grids = []
-    for table in page.find_tables():
-        rows = table.extract()
-        if rows and max(sum(1 for c in row if c not in (None, "")) for row in rows) >= 2:
-            grids.append((table.bbox, rows))
-    placed: list[tuple[float, int, str]] = []
-
-    def outside(obj) -> bool:
-        cx = (obj["x0"] + obj["x1"]) / 2
-        cy = (obj["top"] + obj["bottom"]) / 2
-        return not any(x0 <= cx <= x1 and top <= cy <= bottom for (x0, top, x1, bottom), _ in grids)
-
-    for item in page.filter(outside).extract_text_lines():
-        placed.append((item["top"], 0, item["text"]))
-    for (_, top, _, _), rows in grids:
-        for i, row in enumerate(rows):
-            placed.append((top + i * 1e-3, 1, _pipe_row(row)))
-    placed.sort(key=lambda t: (t[0], t[1]))
-    return [text for _, _, text in placed if not re.fullmatch(r"\s*-\s*\d+\s*-\s*", text)]
-
-
-_SENTENCE_END = re.compile(r"[。：:；;！!？?）)”\"]$")
-_STARTS_BLOCK = re.compile(r"^(\||[一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[)）]|\d+[.、．]|第[一二三四五六七八九十]+)")
-
-
-def _join_wrapped(lines: list[str]) -> list[str]:
-    """Rejoin narrative lines the PDF wrapped at the page margin (tables and headings stay apart)."""
-    widths = [len(x) for x in lines if x and not x.startswith("|")]
-    full = sorted(widths)[int(len(widths) * 0.8)] if widths else 0
-    out: list[str] = []
-    for line in lines:
-        prev = out[-1] if out else ""
-        wrapped = (
-            prev
-            and not prev.startswith("|")
-            and not line.startswith("|")
-            and not _STARTS_BLOCK.match(line)
-            and len(prev) >= full - 3
-            and not _SENTENCE_END.search(prev)
-        )
-        if wrapped:
-            out[-1] = prev + line
-        else:
-            out.append(line)
-    return out
-
-
-# DOCX ---------------------------------------------------------------------------------------
-
-
-def read_docx(source: str, data: bytes) -> SourceText:
-    import docx
-    from docx.table import Table
-    from docx.text.paragraph import Paragraph
-
-    document = docx.Document(io.BytesIO(data))
-    lines: list[str] = []
-    for block in document.element.body.iterchildren():
-        if block.tag.endswith("}p"):
-            text = Paragraph(block, document).text
-            lines.extend(part for part in text.splitlines())
-        elif block.tag.endswith("}tbl"):
-            for row in Table(block, document).rows:
-                lines.append(_pipe_row(_docx_row_cells(row)))
-    return SourceText(source, "docx", "utf-8", lines)
-
-
-def _docx_row_cells(row) -> list[str]:
-    """A row's cells with each merged cell written once (python-docx repeats merged cells)."""
-    cells, seen = [], set()
-    for cell in row.cells:
-        if id(cell._tc) in seen:
-            continue
-        seen.add(id(cell._tc))
-        cells.append(cell.text)
-    return cells

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from audits.jobs import FetchSettings
+from audits.jobs.config import FetchSettings
 from audits.outputs import write_text
 
 _SUFFIX = {"text/html": ".html", "application/pdf": ".pdf", "text/plain": ".txt",

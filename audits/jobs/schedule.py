@@ -17,7 +17,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from audits.jobs import Job, Settings, load_jobs, load_settings
+from audits.jobs.config import Job, Settings, load_jobs, load_settings
 
 log = logging.getLogger("audits.schedule")
 
@@ -27,7 +27,7 @@ def run_job_by_name(name: str, config: str = "") -> str:
 
     A run that finds the job already running is skipped with a warning (the lock decides).
     """
-    from audits.history import JobBusy
+    from audits.jobs.history import JobBusy
 
     try:
         return run_job_once(name, config)
@@ -38,7 +38,7 @@ def run_job_by_name(name: str, config: str = "") -> str:
 
 def run_job_once(name: str, config: str = "") -> str:
     """`audits run --job NAME`: like the scheduler's call, but a busy job raises `JobBusy`."""
-    from audits.audit import run_job
+    from audits.jobs.run import run_job
 
     settings = load_settings(Path(config) if config else None)
     jobs = load_jobs(settings.jobs_dir)

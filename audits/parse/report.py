@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from audits.layouts import Layout, RowSpec
 from audits.model import Line, ParsedReport, Section, Snippet, SourceText
 from audits.normalize import compact_label, normalise_lines
-from audits.stream import ROW, SEP, Stream, build_stream
-from audits.tables import TableReader
+from audits.parse.stream import ROW, SEP, Stream, build_stream
+from audits.parse.tables import TableReader
 
 TABLE_ORDER = ("active", "applications", "review_litigation")
 _HEAD_NUMERAL = re.compile(r"^(?P<num>[一二三四五六七八九十]{1,2}[、.]|\d{1,2}[.、)])")

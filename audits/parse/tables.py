@@ -11,11 +11,11 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
-from audits.digits import RowShape, RowValues, read_row, settle
+from audits.parse.digits import RowShape, RowValues, read_row, settle
 from audits.layouts import RowSpec, TableSpec
 from audits.model import Cell, TableNote
 from audits.normalize import compact_label
-from audits.stream import ROW, SEP, Stream
+from audits.parse.stream import ROW, SEP, Stream
 
 _VALUE_RUN = re.compile(r"((?:[+\-−]|增|减)?\d[\d.,]*(?: (?:[+\-−]|增|减)?\d[\d.,]*)*(?:万元|元)?)")
 _QUALIFIER = re.compile(r"[约共计件个条余多近超过左右起宗项次人]{1,3}")

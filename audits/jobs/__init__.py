@@ -1,0 +1,1 @@
+"""Scheduled audits: job and settings files, fetching, the results store, the scheduler."""
