@@ -23,7 +23,7 @@ from audits.frames import Frames, build_frames, concat_frames
 from audits.identity import agency_key
 from audits.ingest import Limits, discover, read_document
 from audits.layouts import load_layouts
-from audits.model import Finding, ParsedReport
+from audits.model import ParsedReport
 from audits.parse.report import parse
 
 PACKAGE = Path(__file__).resolve().parent
@@ -49,6 +49,7 @@ class AuditResult:
     resolved: pl.DataFrame | None = None
     parsed: int = 0
     reused: int = 0
+    statuses: pl.DataFrame | None = None  # each report's state for each rule (source, rule_id, state, reason)
 
 
 # Parse ----------------------------------------------------------------------------------------
@@ -134,19 +135,6 @@ def find_documents(inputs: list[Path]):
 # Audit ----------------------------------------------------------------------------------------
 
 
-def findings_frame(findings: list[Finding]) -> pl.DataFrame:
-    schema = {
-        "source": pl.Utf8, "agency": pl.Utf8, "report_year": pl.Int32, "rule_id": pl.Utf8, "category": pl.Utf8,
-        "severity": pl.Utf8, "message": pl.Utf8, "evidence": pl.Utf8, "cells": pl.Utf8, "line": pl.Int32,
-    }
-    rows = [
-        (f.source, f.agency, f.report_year, f.rule_id, f.category, f.severity, f.message, f.evidence, ";".join(f.cells), f.line)
-        for f in findings
-    ]
-    order = pl.col("severity").replace_strict({"error": 0, "warning": 1, "info": 2}, default=3)
-    return pl.DataFrame(rows, schema=schema, orient="row").sort(["source", order, "rule_id", "cells"])
-
-
 @dataclass
 class Memory:
     """What a scheduled job brings to a batch from earlier runs."""
@@ -156,16 +144,23 @@ class Memory:
     decisions: dict = field(default_factory=dict)  # fingerprint → latest reviewer decision
 
 
-def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, extra: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """Rules over the batch's frames, then every output file; returns findings and resolved ones."""
-    from audits.engines import run_rules
+def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, extra: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
+    """Rules over the batch's frames, then every output file; returns the findings, the resolved
+    ones (jobs) and each report's state for each rule."""
+    import json
+
+    from audits.engines.run import run_rules
+    from audits.findings import findings_frame
     from audits.jobs.history import finding_states, fingerprints
-    from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, write_table
+    from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, write_table, write_text
     from audits.render import render_all
+    from audits.rulebook import catalogue
 
     memory = memory or Memory()
     out.mkdir(parents=True, exist_ok=True)
-    findings = findings_frame(run_rules(book, frames, out, memory.history))
+    judgement = run_rules(book, frames, memory.history)
+    write_text(out / "gx_validation.json", json.dumps(judgement.validations, ensure_ascii=False, indent=1, default=str))
+    findings = findings_frame(judgement.findings)
     findings = findings.with_columns(fingerprints(findings, frames.documents))
     resolved = None
     if memory.previous is not None:
@@ -173,25 +168,26 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
     if memory.decisions:
         decided = {fp: f"{d['decision']}（{d['by']}，{d['at'][:10]}）：{d['comment']}" for fp, d in memory.decisions.items()}
         findings = findings.with_columns(pl.col("fingerprint").replace_strict(decided, default=None).alias("decision"))
-    pages = render_all(frames, findings, book, out, {**(extra or {}), "resolved": resolved})
+    pages = render_all(frames, findings, judgement.statuses, book, out, {**(extra or {}), "resolved": resolved})
+    write_text(out / "rules.html", catalogue.render(book))
     write_table(findings, out, "findings", FINDING_COLUMNS)
     if resolved is not None:
         write_table(resolved, out, "resolved", [c for c in FINDING_COLUMNS if c in resolved.columns])
     write_table(frames.documents.join(pages, on="source", how="left"), out, "documents", DOCUMENT_COLUMNS)
     write_table(frames.cells, out, "cells", CELL_COLUMNS)
-    return findings, resolved
+    return findings, resolved, judgement.statuses
 
 
 def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, workers: int | None = None, settings=None) -> AuditResult:
     """`audits run`: the whole audit of the given files (or the samples); writes into `out`."""
-    from audits.rulebook import load_rulebook
+    from audits.rulebook.book import load_rulebook
 
     book = load_rulebook(rules_dir)
     found = find_documents(inputs)
     frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=on_progress)
     extra = {"unreported": unreported(settings, frames)} if settings is not None else None
-    findings, _ = audit_batch(frames, book, out, extra=extra)
-    return AuditResult(frames, findings, out, found.skipped, parsed=frames.documents.height)
+    findings, _, statuses = audit_batch(frames, book, out, extra=extra)
+    return AuditResult(frames, findings, out, found.skipped, parsed=frames.documents.height, statuses=statuses)
 
 
 def unreported(settings, frames: Frames) -> list[str]:

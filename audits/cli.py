@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from audits.yamlio import YamlFileError
@@ -18,7 +19,9 @@ console = Console(stderr=True)
 
 
 def _usage_error(message: str) -> None:
-    console.print(f"[red]用法错误：[/red]{message}")
+    # soft_wrap: a file:line:col and its message stay on one line, whatever the terminal's width.
+    lead = "用法错误：\n" if "\n" in message else "用法错误："
+    console.print(f"[red]{lead}[/red]{escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -115,7 +118,7 @@ def review(
 
 
 def _rulebook(folder: Path):
-    from audits.rulebook import load_rulebook
+    from audits.rulebook.book import load_rulebook
 
     try:
         return load_rulebook(folder)
@@ -130,13 +133,50 @@ def rules_check(folder: Path = typer.Argument(Path("rules"), help="规则目录"
     print(f"{folder}: {len(book.rules)} 条规则，{len(book.layouts)} 个模板版式，全部有效")
 
 
+@rules_app.command("test")
+def rules_test(
+    folder: Path = typer.Argument(Path("rules"), help="规则目录（用例在其中的 cases/）"),
+    shared: Optional[Path] = typer.Option(None, "--shared", help="真实报告所在的共享资料目录（默认 $AUDITS_SHARED，或规则目录旁的 ../shared）"),
+) -> None:
+    """运行每条规则的通过与不通过用例；有用例不成立时指出预期与实际的发现，并以状态 1 退出。"""
+    import os
+
+    from audits.rulebook.cases import load_cases, run_cases
+
+    book = _rulebook(folder)
+    shared = shared or Path(os.environ.get("AUDITS_SHARED") or folder.resolve().parent.parent / "shared")
+    outcomes = run_cases(book, load_cases(folder), shared)
+    failed = [o for o in outcomes if o.problems]
+    skipped = [o for o in outcomes if o.skipped]
+    for o in failed:
+        print(f"不成立 {o.case.id}")
+        for problem in o.problems:
+            print(f"    {problem}")
+    for o in skipped:
+        print(f"跳过 {o.case.id}：{o.skipped}")
+    print(f"{len(outcomes)} 个用例：成立 {len(outcomes) - len(failed) - len(skipped)}，不成立 {len(failed)}，跳过 {len(skipped)}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@rules_app.command("doc")
+def rules_doc(
+    folder: Path = typer.Argument(Path("rules"), help="规则目录"),
+    out: Path = typer.Option(Path("reports") / "rules.html", "--out", help="写出的规则目录页面"),
+) -> None:
+    """生成规则目录页面：每个检查种类的参数、占位符和示例，每条规则的名称、级别、依据和用例。"""
+    from audits.outputs import write_text
+    from audits.rulebook.catalogue import render
+
+    write_text(out, render(_rulebook(folder)))
+    print(f"规则目录：{out.resolve()}")
+
+
 @rules_app.command("list")
 def rules_list(folder: Path = typer.Argument(Path("rules"), help="规则目录")) -> None:
     """列出规则：编号、级别、类别、检查种类、执行引擎、名称。"""
-    from audits.checks import ENGINE_OF
-
     for r in _rulebook(folder).rules:
-        print(f"{r.id}\t{r.severity}\t{r.category}\t{r.check.kind}\t{ENGINE_OF[r.check.kind]}\t{r.title}")
+        print(f"{r.id}\t{r.severity}\t{r.category}\t{r.check.kind}\t{r.engine}\t{r.title}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,7 +6,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from audits.normalize import compact
 from audits.yamlio import load_yaml_model
@@ -31,6 +31,7 @@ class RowSpec(_Strict):
     numeral: str = ""  # the sub-item numeral that may stick to the previous row's digits
     exact: bool = False  # match only when the whole label token equals a variant
     leaf: bool = False  # one of the result rows summed into (七)总计
+    group: str = ""  # the group heading it is printed under (（三）不予公开), where numerals repeat
     decimal: list[str] = Field(default_factory=list)
     signed: list[str] = Field(default_factory=list)
 
@@ -64,6 +65,14 @@ class TableSpec(_Strict):
 
     def row_cols(self, row: RowSpec) -> list[str]:
         return row.cols or self.cols
+
+    @model_validator(mode="after")
+    def _groups_exist(self):
+        known = {g.key for g in self.groups}
+        for row in self.rows:
+            if row.group and row.group not in known:
+                raise ValueError(f"行 {row.key} 的 group “{row.group}” 不在 groups 中")
+        return self
 
 
 class YearRange(_Strict):

@@ -94,7 +94,30 @@ class ParsedReport:
 
 
 @dataclass(frozen=True)
+class CellRef:
+    """A cell a finding rests on: where it is, what was read and its flag; `previous` when it is the
+    same agency's report of the year before. A row or table a finding names has empty `col`/`row`."""
+
+    table: str
+    row: str = ""
+    col: str = ""
+    value: float | None = None
+    raw: str = ""
+    flag: str = ""
+    previous: bool = False
+
+    @property
+    def key(self) -> str:
+        """`table.row.col` (spec/keys.md), `上年.`-prefixed for last year's cell."""
+        key = ".".join(part for part in (self.table, self.row, self.col) if part)
+        return f"上年.{key}" if self.previous else key
+
+
+@dataclass(frozen=True)
 class Finding:
+    """A problem found: the rule, where it is (cells, or a quoted sentence and its line), what was
+    observed and expected, and the message and evidence written from these for reviewers."""
+
     source: str
     agency: str
     report_year: int | None
@@ -103,6 +126,8 @@ class Finding:
     severity: str
     message: str
     evidence: str
-    # Where the evidence is, for the HTML: cell keys "table.row.col" or a line number.
-    cells: tuple[str, ...] = ()
+    cells: tuple[CellRef, ...] = ()
     line: int | None = None
+    quote: str = ""
+    observed: str = ""
+    expected: str = ""

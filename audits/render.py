@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,23 +17,9 @@ from markupsafe import Markup, escape
 
 from audits.frames import KEY, Frames
 from audits.outputs import write_text
-from audits.rulebook import Rule, Rulebook
+from audits.rulebook.book import Rule, Rulebook
+from audits.vocabulary import AGENCY_KINDS, CATEGORIES, SEVERITIES, STATUSES, TABLE_NUMERALS, TEMPLATES, number
 
-SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
-CATEGORY_ZH = {
-    "table_identity": "表格勾稽",
-    "cross_year": "跨年度核对",
-    "table_completeness": "表格完整性",
-    "mandatory_section": "必备内容",
-    "date_range": "统计期限",
-    "contact_info": "联系方式",
-    "claim_contradiction": "正文与表格矛盾",
-    "timeliness": "发布时限",
-    "template_version": "格式版本",
-    "content_integrity": "内容完整与安全",
-    "parse_error": "文件读取",
-}
-TABLE_ZH = {"active": "二、主动公开政府信息情况", "applications": "三、收到和处理政府信息公开申请情况", "review_litigation": "四、政府信息公开行政复议、行政诉讼情况"}
 KEY_FIGURES = [
     ("applications", "new_received", "total", "本年新收申请"),
     ("applications", "carried_over", "total", "上年结转"),
@@ -46,7 +31,7 @@ KEY_FIGURES = [
 ]
 
 
-def _env() -> Environment:
+def page_env() -> Environment:
     env = Environment(
         loader=PackageLoader("audits", "templates"),
         autoescape=select_autoescape(["html"], default=True),
@@ -54,7 +39,7 @@ def _env() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(SEVERITY_ZH=SEVERITY_ZH, CATEGORY_ZH=CATEGORY_ZH)
+    env.globals.update(SEVERITY_ZH=SEVERITIES, CATEGORY_ZH=CATEGORIES, STATUS_ZH=STATUSES)
     return env
 
 
@@ -89,6 +74,7 @@ class FindingView:
 
 @dataclass
 class ReportView:
+    anchor: str  # the id of its section on the agency page (y2024, or y2024-2 for a second report of a year)
     source: str
     source_href: str
     year: int | None
@@ -98,7 +84,9 @@ class ReportView:
     verdict: str
     verdict_class: str
     findings: list[FindingView]
-    passed: list[dict]
+    passed: list[dict]  # rules judged and passed: id, title
+    not_applicable: list[dict]  # rules that do not apply to it: id, title, reason
+    undetermined: list[dict]  # rules that could not be judged: id, title, reason
     problems: str
     counts: dict[str, int]
 
@@ -115,7 +103,6 @@ class AgencyPage:
     figures: list[dict]  # key figures per year, when the batch holds several
     counts: dict[str, int]
     categories: dict[str, int]
-    csp: str = ""
 
 
 def verdict(status: str, tables_found: str, severities: list[str]) -> tuple[str, str]:
@@ -132,7 +119,7 @@ def page_name(agency: str) -> str:
     return f"agency-{hashlib.sha1(agency.encode('utf-8')).hexdigest()[:10]}.html"
 
 
-def _csp(script: str) -> str:
+def csp(script: str) -> str:
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     return (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -140,9 +127,9 @@ def _csp(script: str) -> str:
     )
 
 
-def render_all(frames: Frames, findings: pl.DataFrame, book: Rulebook, out: Path, extra: dict | None = None) -> pl.DataFrame:
+def render_all(frames: Frames, findings: pl.DataFrame, statuses: pl.DataFrame, book: Rulebook, out: Path, extra: dict | None = None) -> pl.DataFrame:
     """Write one page per agency and index.html; returns `source → html` for documents.csv."""
-    env = _env()
+    env = page_env()
     script = (Path(__file__).parent / "templates" / "index.js").read_text(encoding="utf-8")
     rules = {r.id: r for r in book.rules}
     # One page per agency identity (淮安市洪泽区人民政府 and 洪泽区人民政府 share one), titled with
@@ -155,6 +142,7 @@ def render_all(frames: Frames, findings: pl.DataFrame, book: Rulebook, out: Path
     cells_by = _group(frames.cells)
     findings_by = _group(findings)
     sections_by = _group(frames.sections)
+    statuses_by = _group(statuses.filter(pl.col("state") != "failed"))
     lines_by = {}
     needed = set(findings.filter(pl.col("line").is_not_null())["source"].to_list()) if not findings.is_empty() else set()
     if needed:
@@ -165,12 +153,16 @@ def render_all(frames: Frames, findings: pl.DataFrame, book: Rulebook, out: Path
         agency = group["agency_title"][0] or "（未识别机关）"
         name = page_name(identity)
         reports = [
-            _report_view(doc, findings_by.get(doc["source"]), cells_by.get(doc["source"]), sections_by.get(doc["source"]), lines_by.get(doc["source"], {}), rules, book)
+            _report_view(doc, findings_by.get(doc["source"]), cells_by.get(doc["source"]), sections_by.get(doc["source"]), statuses_by.get(doc["source"]), lines_by.get(doc["source"], {}), rules, book)
             for doc in group.iter_rows(named=True)
         ]
+        seen: dict = {}
+        for report in reports:
+            seen[report.year] = seen.get(report.year, 0) + 1
+            report.anchor = f"y{report.year}" + (f"-{seen[report.year]}" if seen[report.year] > 1 else "")
         page = AgencyPage(
             agency=agency,
-            kind={"department": "政府部门", "government": "人民政府（管委会）", "township": "乡镇（街道）"}.get(group["agency_kind"][0] or "", "未知"),
+            kind=AGENCY_KINDS.get(group["agency_kind"][0] or "", "未知"),
             region=(extra or {}).get("regions", {}).get(agency, ""),
             years=[r.year for r in reports],
             reports=reports,
@@ -178,15 +170,15 @@ def render_all(frames: Frames, findings: pl.DataFrame, book: Rulebook, out: Path
             counts=_counts([f.severity for r in reports for f in r.findings]),
             categories=_category_counts([f.category for r in reports for f in r.findings]),
         )
-        write_text(out / name, env.get_template("agency.html").render(page=page, csp=_csp(""), script=""))
+        write_text(out / name, env.get_template("agency.html").render(page=page, csp=csp(""), script=""))
         for r in reports:
             pages.append({"source": r.source, "html": name})
-            index_rows.append({"agency": agency, "page": name, "region": page.region, "year": r.year, "verdict": r.verdict, "verdict_class": r.verdict_class, **r.counts, "rules": " ".join(sorted({f.rule_id for f in r.findings if f.severity != "info"})), "all_rules": " ".join(sorted({f.rule_id for f in r.findings})), "categories": " ".join(sorted({f.category for f in r.findings if f.severity != "info"}))})
+            index_rows.append({"agency": agency, "page": f"{name}#{r.anchor}", "region": page.region, "year": r.year, "verdict": r.verdict, "verdict_class": r.verdict_class, **r.counts, "rules": " ".join(sorted({f.rule_id for f in r.findings if f.severity != "info"})), "all_rules": " ".join(sorted({f.rule_id for f in r.findings})), "categories": " ".join(sorted({f.category for f in r.findings if f.severity != "info"}))})
     totals = _totals(findings, rules)
     missing = (extra or {}).get("unreported", [])
     # NOTE: the script is our own file, never report text; Markup keeps it from being escaped.
     html = env.get_template("index.html").render(
-        rows=index_rows, totals=totals, unreported=missing, csp=_csp(script), script=Markup(script), categories=CATEGORY_ZH
+        rows=index_rows, totals=totals, unreported=missing, csp=csp(script), script=Markup(script), categories=CATEGORIES
     )
     write_text(out / "index.html", html)
     return pl.DataFrame(pages, schema={"source": KEY, "html": pl.Utf8})
@@ -203,28 +195,32 @@ def _counts(severities: list[str]) -> dict[str, int]:
 
 
 def _category_counts(categories: list[str]) -> dict[str, int]:
-    return {c: categories.count(c) for c in CATEGORY_ZH if categories.count(c)}
+    return {c: categories.count(c) for c in CATEGORIES if categories.count(c)}
 
 
-def _report_view(doc, findings, cells, sections, lines, rules: dict[str, Rule], book: Rulebook) -> ReportView:
+def _report_view(doc, findings, cells, sections, statuses, lines, rules: dict[str, Rule], book: Rulebook) -> ReportView:
     rows = findings.iter_rows(named=True) if findings is not None else []
     drawn = _DrawnTables(doc["template"], cells, book)
     views = [_finding_view(f, rules[f["rule_id"]], drawn, sections, lines) for f in rows]
-    failed_rules = {v.rule_id for v in views}
-    passed = [{"id": r.id, "title": r.title} for r in rules.values() if r.id not in failed_rules]
+    states = {state: [] for state in ("passed", "not_applicable", "undetermined")}
+    for s in statuses.iter_rows(named=True) if statuses is not None else []:
+        states[s["state"]].append({"id": s["rule_id"], "title": rules[s["rule_id"]].title, "reason": s["reason"]})
     label, css = verdict(doc["status"], doc["tables_found"] or "", [v.severity for v in views])
     source = Path(doc["source"]).resolve()
     return ReportView(
+        anchor="",
         source=doc["source"],
         source_href=source.as_uri(),
         year=doc["report_year"],
         published=str(doc["published"] or "页面未标注"),
-        template={"2019": "2019 年版", "2021": "2021 年版", "mixed": "新旧混用", "unknown": "未识别"}.get(doc["template"], doc["template"]),
+        template=TEMPLATES.get(doc["template"], doc["template"]),
         status=doc["status"],
         verdict=label,
         verdict_class=css,
         findings=views,
-        passed=passed,
+        passed=states["passed"],
+        not_applicable=states["not_applicable"],
+        undetermined=states["undetermined"],
         problems=doc["problems"] or "",
         counts=_counts([v.severity for v in views]),
     )
@@ -232,7 +228,7 @@ def _report_view(doc, findings, cells, sections, lines, rules: dict[str, Rule], 
 
 def _finding_view(f: dict, rule: Rule, drawn: "_DrawnTables", sections, lines: dict) -> FindingView:
     keys = [k for k in (f.get("cells") or "").split(";") if k]
-    tables = sorted({k.split(".")[0] for k in keys if k.split(".")[0] in TABLE_ZH}, key=list(TABLE_ZH).index)
+    tables = sorted({k.split(".")[0] for k in keys if k.split(".")[0] in TABLE_NUMERALS}, key=list(TABLE_NUMERALS).index)
     view = FindingView(
         rule_id=rule.id,
         title=rule.title,
@@ -243,40 +239,31 @@ def _finding_view(f: dict, rule: Rule, drawn: "_DrawnTables", sections, lines: d
         explanation=rule.explanation,
         basis=rule.basis,
         line=f.get("line"),
-        quote=_quote(lines.get(f["line"], ""), f["evidence"] or "") if f.get("line") else {},
+        quote=_quote(lines.get(f["line"], ""), f.get("quote") or "") if f.get("line") else {},
         tables=[drawn.view(t, set(keys)) for t in tables],
         fingerprint=f.get("fingerprint") or "",
         state=f.get("state") or "",
         decision=f.get("decision") or "",
     )
-    if rule.category == "mandatory_section" and sections is not None and rule.id.startswith("SEC"):
+    if rule.check.kind == "sections" and sections is not None:
         view.outline = [{"numeral": s["numeral"] or "（无序号）", "title": s["title"], "line": s["line"]} for s in sections.sort("position").iter_rows(named=True)]
     return view
 
 
 QUOTE_MAX = 400  # characters of a line shown around the sentence a finding quotes
-_QUOTED = re.compile(r"第\s*\d+\s*行[^：“]*：“")
 
 
-def _quote(text: str, evidence: str) -> dict:
+def _quote(text: str, quote: str) -> dict:
     """The normalised line (the text the rules read), cut to QUOTE_MAX characters around the sentence
-    the evidence quotes (`第N行：“…”`), which is marked; an empty dict when the line is empty."""
+    the finding quotes, which is marked; an empty dict when the line is empty."""
     text = text.strip()
     if not text:
         return {}
-    mark, start = "", -1
-    found = _QUOTED.search(evidence)
-    if found:
-        rest = evidence[found.end():]
-        # the sentence may hold quotes of its own: take the longest “…” span that occurs in the line
-        for end in sorted((i for i, ch in enumerate(rest) if ch == "”"), reverse=True):
-            if rest[:end] and rest[:end] in text:
-                mark, start = rest[:end], text.index(rest[:end])
-                break
+    start = text.find(quote) if quote else -1
     if start < 0:
         cut = text[:QUOTE_MAX]
         return {"before": cut + ("…" if len(text) > QUOTE_MAX else ""), "mark": "", "after": ""}
-    mark = mark[:QUOTE_MAX]
+    mark = quote[:QUOTE_MAX]
     lo = max(min(start - (QUOTE_MAX - len(mark)) // 2, len(text) - QUOTE_MAX), 0)
     hi = min(lo + QUOTE_MAX, len(text))
     return {
@@ -305,7 +292,7 @@ class _DrawnTables:
             row_hit = f"{table}.{key}" in hits
             html = "".join(hit if row_hit or cell_key in hits else plain for cell_key, plain, hit in cells)
             marked.append((label, Markup(html)))
-        return TableView(table, TABLE_ZH[table], cols, marked)
+        return TableView(table, self.book.labels.section(table), cols, marked)
 
     def _lay_out(self, table: str) -> tuple:
         """Each cell as HTML twice (plain, marked): a page draws the same table for many findings.
@@ -335,8 +322,7 @@ def _cell_text(cell: dict | None) -> str:
         return "—"
     if cell["value"] is None:
         return cell["raw"] or "（空）"
-    value = cell["value"]
-    return str(int(value)) if value == int(value) else f"{value:g}"
+    return number(cell["value"])
 
 
 def _figures(group: pl.DataFrame, cells_by: dict) -> list[dict]:
@@ -358,6 +344,6 @@ def _totals(findings: pl.DataFrame, rules: dict[str, Rule]) -> dict:
     by_category = findings.filter(pl.col("severity") != "info").group_by("category").len().sort("len", descending=True)
     return {
         "by_rule": [{"id": r, "title": rules[r].title, "severity": s, "n": n} for r, s, n in by_rule.iter_rows()],
-        "by_category": [{"key": c, "label": CATEGORY_ZH.get(c, c), "n": n} for c, n in by_category.iter_rows()],
+        "by_category": [{"key": c, "label": CATEGORIES.get(c, c), "n": n} for c, n in by_category.iter_rows()],
         "max": max(by_category["len"].to_list() or [1]),
     }

@@ -48,6 +48,63 @@ def position(node: Any, loc: tuple[Any, ...]) -> tuple[int, int]:
     return line, col
 
 
+def value_position(path: Path, node: Any, loc: tuple[Any, ...], offset: int = 0) -> tuple[int, int]:
+    """The line and column (1-based) of a character inside the scalar at `loc`: `offset` characters
+    into its text (a name inside an expression, a `{placeholder}` inside a message)."""
+    *parents, last = loc
+    for key in parents:
+        if isinstance(node, (CommentedMap, CommentedSeq)) and (key in node if isinstance(node, CommentedMap) else key < len(node)):
+            node = node[key]
+        else:
+            return position(node, ())
+    try:
+        line, col = node.lc.value(last) if isinstance(node, CommentedMap) else node.lc.item(last)
+    except (KeyError, IndexError, TypeError):
+        return position(node, (last,))
+    text = path.read_text(encoding="utf-8").splitlines()[line] if path.is_file() else ""
+    quoted = 1 if col < len(text) and text[col] in "\"'" else 0
+    return line + 1, col + 1 + quoted + offset
+
+
+# What pydantic says, as a rule author reads it (pydantic's own messages are in English).
+_MESSAGES = {
+    "missing": "缺少必填项",
+    "extra_forbidden": "不认识的参数",
+    "literal_error": "取值应为 {expected}",
+    "union_tag_invalid": "未知的种类 {tag}（可用：{expected_tags}）",
+    "union_tag_not_found": "缺少 kind（检查的种类）",
+    "string_type": "应为文字",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "float_type": "应为数字",
+    "float_parsing": "应为数字",
+    "bool_type": "应为 true 或 false",
+    "list_type": "应为列表",
+    "dict_type": "应为映射（键: 值）",
+    "string_pattern_mismatch": "格式不对（应符合 {pattern}）",
+    "model_type": "应为映射（键: 值）",
+}
+
+
+def pydantic_errors(path: Path, node: Any, exc: ValidationError, tags: frozenset[str] = frozenset()) -> list[YamlFileError]:
+    """Every error pydantic found in `node`, each at its position, in Chinese where we know the kind.
+    `tags` are the discriminator values pydantic puts into locations (check.identity.expr)."""
+    out = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in tags))
+        if err["type"] == "union_tag_invalid":  # point at the tag itself (`kind: negatoin`)
+            loc += (str(err["ctx"]["discriminator"]).strip("'"),)
+        line, col = position(node, loc)
+        where = ".".join(str(p) for p in loc) or "(顶层)"
+        context = {k: str(v).replace("'", "") for k, v in (err.get("ctx") or {}).items()}
+        try:
+            message = _MESSAGES[err["type"]].format(**context)
+        except KeyError:
+            message = err["msg"]
+        out.append(YamlFileError(path, line, col, f"{where}: {message}"))
+    return out
+
+
 def plain(node: Any) -> Any:
     """ruamel containers → plain dicts and lists (pydantic wants plain data)."""
     if isinstance(node, dict):
@@ -62,10 +119,7 @@ def validate(path: Path, node: Any, model: type[M]) -> M:
     try:
         return model.model_validate(plain(node))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        line, col = position(node, tuple(err["loc"]))
-        where = ".".join(str(p) for p in err["loc"]) or "(顶层)"
-        raise YamlFileError(path, line, col, f"{where}: {err['msg']}") from None
+        raise pydantic_errors(path, node, exc)[0] from None
 
 
 def load_yaml_model(path: Path, model: type[M]) -> M:

@@ -28,7 +28,7 @@ from audits.jobs.config import FetchSettings, Settings, load_job
 from audits.jobs.schedule import build_scheduler, register_jobs
 from tests.conftest import ROOT, SHARED, need_shared
 
-CLEAN = (ROOT / "tests" / "data" / "clean_2021.md").read_text(encoding="utf-8")
+CLEAN = (ROOT / "rules" / "cases" / "clean_2021.md").read_text(encoding="utf-8")
 CONTACT = "（地址：示例市人民路18号，电话：0571-87654321，电子邮箱：jtj@example.gov.cn）"
 PERIOD = "本报告所列数据的统计期限自2024年1月1日起至2024年12月31日止。"
 

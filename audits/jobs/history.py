@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import pickle
-import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,9 +60,6 @@ def job_lock(state: Path, job: str):
 
 # Fingerprints and states --------------------------------------------------------------------
 
-_QUOTED = re.compile(r"“([^”]{4,})”")
-
-
 def fingerprints(findings: pl.DataFrame, documents: pl.DataFrame) -> pl.Series:
     """A finding's stable identity: agency, report year, rule, and the cells or sentence involved.
 
@@ -72,8 +68,7 @@ def fingerprints(findings: pl.DataFrame, documents: pl.DataFrame) -> pl.Series:
     ids = dict(zip(documents["source"].to_list(), documents["agency_id"].to_list()))
     values = []
     for row in findings.iter_rows(named=True):
-        quoted = _QUOTED.search(row["evidence"] or "")
-        subject = row["cells"] or (quoted.group(1) if quoted else "")
+        subject = row["cells"] or row["quote"] or ""
         key = "|".join([ids.get(row["source"]) or row["source"], str(row["report_year"]), row["rule_id"], subject])
         values.append(hashlib.sha1(key.encode("utf-8")).hexdigest()[:16])
     return pl.Series("fingerprint", values, dtype=pl.Utf8)

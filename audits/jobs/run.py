@@ -17,7 +17,7 @@ from audits.jobs.config import read_manifest
 from audits.jobs.fetch import Archive, fetch_all
 from audits.jobs.history import ParseCache, Store, decisions, job_lock
 from audits.parse.report import agency_kind
-from audits.rulebook import load_rulebook
+from audits.rulebook.book import load_rulebook
 
 
 def run_job(job, settings, workers: int | None = None) -> AuditResult:
@@ -49,12 +49,12 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
                 decisions=decisions(state),
             )
             regions = {r["agency"]: r["region"] for r in manifest if r.get("region")}
-            findings, resolved = audit_batch(frames, book, out, memory, {"regions": regions, "unreported": unreported(settings, frames)})
+            findings, resolved, statuses = audit_batch(frames, book, out, memory, {"regions": regions, "unreported": unreported(settings, frames)})
             parsed = frames.documents.height - reused - len(failed)
             store.record(run_id, job.name, started.isoformat(), frames.documents, frames.cells, findings, parsed, reused)
         finally:
             store.close()
-    return AuditResult(frames, findings, out, found.skipped, resolved, parsed, reused)
+    return AuditResult(frames, findings, out, found.skipped, resolved, parsed, reused, statuses)
 
 
 def _fetch_failure(url: str, problem: str) -> ParsedReport:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from audits.layouts import Layout, RowSpec
 from audits.model import Line, ParsedReport, Section, Snippet, SourceText
 from audits.normalize import compact_label, normalise_lines
+from audits.parse import sentences
 from audits.parse.stream import ROW, SEP, Stream, build_stream
 from audits.parse.tables import TableReader
 
@@ -30,7 +31,6 @@ _FOOTER = re.compile(r"^(政策解读[:：]|附件下载|附件[:：]|扫一扫|
 # What may follow a 落款 date on its line: a contact in brackets, a footer link.
 _TRAILER = re.compile(r"[(（][^)）]*[)）]|附件下载|附件|打印|关闭|分享")
 _PERIOD_WORDS = re.compile(r"统计期限|统计时限|统计期间|统计时间|统计周期|统计截止|所列数据|统计数据|数据统计")
-_SENTENCE_SPLIT = re.compile(r"(?<=[。；;!?！？])")
 _PHONE = re.compile(r"(?<!\d)(?:0\d{2,3}\s*[-—–－]{1,2}\s*\d{7,8}|\(0\d{2,3}\)\s*\d{7,8}|1[3-9]\d{9}|0\d{9,11})(?!\d)")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _ADDRESS = re.compile(r"(?:通信地址|通讯地址|联系地址|办公地址|地址)\s*[:：,，]?\s*([^，。;；,)）]{4,40})")
@@ -300,15 +300,10 @@ def _template(layout: Layout, layouts: dict[str, Layout], rows: set[tuple[str, s
 # Statements ---------------------------------------------------------------------------------
 
 
-def sentences(lines: list[Line], start: int, end: int) -> list[tuple[int, str]]:
-    """The body's sentences with their line (tables left out)."""
-    return [(line.no, sentence) for line in lines[start - 1 : end] for sentence in _sentences_of(line)]
-
-
 def _sentences_of(line: Line) -> list[str]:
     if not line.text or line.text.startswith("|"):
         return []
-    return [sentence.strip() for sentence in _SENTENCE_SPLIT.split(line.text) if sentence.strip()]
+    return sentences.split(line.text)
 
 
 def _snippets(lines: list[Line], start: int, end: int) -> list[Snippet]:

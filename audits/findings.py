@@ -1,0 +1,94 @@
+"""Findings are data: built from a measure's facts, their message and evidence rendered from them.
+
+The facts of a finding (the cells it rests on, the sentence it quotes and its line, what was
+observed and expected, the kind's placeholders) come from the measure's `explain`. The message is
+the rule's template filled with the placeholders; the evidence is written from the facts in a
+fixed order: what was found, the quoted sentence with its line, the cells by their printed labels
+with their values, and any caveats. Nothing downstream parses either back.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from audits.model import CellRef, Finding
+from audits.rulebook.book import PLACEHOLDER, Rule
+from audits.vocabulary import Labels, number
+
+SHOWN_CELLS = 12  # cells written into the evidence (the finding keeps every one)
+
+
+def build(rule: Rule, facts: pl.DataFrame | list[dict], docs: dict[str, dict], labels: Labels) -> list[Finding]:
+    """One finding per row of facts (`docs`: source → its document row)."""
+    rows = facts.iter_rows(named=True) if isinstance(facts, pl.DataFrame) else facts
+    out = []
+    for row in rows:
+        doc = docs[str(row["source"])]
+        template = doc.get("template")
+        cells = tuple(
+            CellRef(c["table"], c["row"], c["col"], c.get("value"), c.get("raw") or "", str(c.get("flag") or ""), bool(c.get("previous")))
+            for c in (row.get("cells") or [])
+        )
+        placeholders = {k[2:]: v for k, v in row.items() if k.startswith("p.")}
+        line = row.get("line")
+        quote = row.get("quote") or ""
+        out.append(
+            Finding(
+                source=str(row["source"]),
+                agency=doc.get("agency") or "",
+                report_year=doc.get("report_year"),
+                rule_id=rule.id,
+                category=rule.category,
+                severity=row.get("severity") or rule.severity,
+                message=render_message(rule.message, placeholders),
+                evidence=_evidence(row.get("detail"), quote, line, cells, row.get("caveats") or [], labels, template),
+                cells=cells,
+                line=line,
+                quote=quote,
+                observed=row.get("observed") or "",
+                expected=row.get("expected") or "",
+            )
+        )
+    return out
+
+
+def render_message(template: str, placeholders: dict) -> str:
+    """`{name}` → its value (placeholders were checked against the kind's when the rules loaded)."""
+    return PLACEHOLDER.sub(lambda m: number(placeholders.get(m.group(1))), template)
+
+
+def _evidence(detail, quote: str, line, cells: tuple[CellRef, ...], caveats: list[str], labels: Labels, template) -> str:
+    parts = [detail] if detail else []
+    if quote:
+        parts.append(f"第{line}行：“{quote}”")
+    shown = [c for c in cells if c.col][:SHOWN_CELLS]
+    if shown:
+        listed = "，".join(f"{_name(c, labels, template)} = {c.raw or number(c.value)}" for c in shown)
+        more = sum(1 for c in cells if c.col) - len(shown)
+        parts.append(listed + (f" 等 {len(shown) + more} 个" if more else ""))
+    parts.extend(caveats)
+    return "；".join(parts)
+
+
+def _name(cell: CellRef, labels: Labels, template) -> str:
+    name = labels.cell(cell.table, cell.row, cell.col, template)
+    return f"上一年度{name}" if cell.previous else name
+
+
+FINDING_SCHEMA = {
+    "source": pl.Utf8, "agency": pl.Utf8, "report_year": pl.Int32, "rule_id": pl.Utf8, "category": pl.Utf8,
+    "severity": pl.Utf8, "message": pl.Utf8, "evidence": pl.Utf8, "cells": pl.Utf8, "line": pl.Int32,
+    "quote": pl.Utf8, "observed": pl.Utf8, "expected": pl.Utf8,
+}
+
+
+def findings_frame(findings: list[Finding]) -> pl.DataFrame:
+    """The findings as the output files hold them: the spec's columns, then cells (keys joined with
+    `;`), line, quote, observed, expected; errors first within each report."""
+    rows = [
+        (f.source, f.agency, f.report_year, f.rule_id, f.category, f.severity, f.message, f.evidence,
+         ";".join(c.key for c in f.cells), f.line, f.quote, f.observed, f.expected)
+        for f in findings
+    ]
+    order = pl.col("severity").replace_strict({"error": 0, "warning": 1, "info": 2}, default=3)
+    return pl.DataFrame(rows, schema=FINDING_SCHEMA, orient="row").sort(["source", order, "rule_id", "cells"])
