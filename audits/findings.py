@@ -25,10 +25,7 @@ def build(rule: Rule, facts: pl.DataFrame | list[dict], docs: dict[str, dict], l
     for row in rows:
         doc = docs[str(row["source"])]
         template = doc.get("template")
-        cells = tuple(
-            CellRef(c["table"], c["row"], c["col"], c.get("value"), c.get("raw") or "", str(c.get("flag") or ""), bool(c.get("previous")))
-            for c in (row.get("cells") or [])
-        )
+        cells = tuple(_cell(c) for c in row.get("cells") or ())
         placeholders = {k[2:]: v for k, v in row.items() if k.startswith("p.")}
         line = row.get("line")
         quote = row.get("quote") or ""
@@ -50,6 +47,13 @@ def build(rule: Rule, facts: pl.DataFrame | list[dict], docs: dict[str, dict], l
             )
         )
     return out
+
+
+def _cell(c) -> CellRef:
+    """A cell fact: a CellRef already, or a dict (a struct read back from Polars)."""
+    if isinstance(c, CellRef):
+        return c
+    return CellRef(c["table"], c["row"], c["col"], c.get("value"), c.get("raw") or "", str(c.get("flag") or ""), bool(c.get("previous")))
 
 
 def render_message(template: str, placeholders: dict) -> str:

@@ -7,7 +7,7 @@ year brings its own labels. Counts are shown as integers ("3", never "3.0").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from audits.layouts import Layout
@@ -55,10 +55,12 @@ class Labels:
     """Tables, rows, columns and sections named as the layouts print them.
 
     A report's own template names its cells first; a row only another template has (a mixed
-    report's single (六)其他处理) is named by that template.
+    report's single (六)其他处理) is named by that template. Names are remembered: a large batch
+    asks for the same few hundred again and again.
     """
 
     layouts: dict[str, Layout]
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def _order(self) -> list[Layout]:
@@ -81,6 +83,12 @@ class Labels:
 
     def row(self, table: str, row: str, template: str | None = None) -> str:
         """The row's printed label, with its group where numerals repeat (（三）不予公开 1.属于国家秘密)."""
+        key = ("row", table, row, template)
+        if key not in self.memo:
+            self.memo[key] = self._row(table, row, template)
+        return self.memo[key]
+
+    def _row(self, table: str, row: str, template: str | None) -> str:
         for layout in self._layouts_for(template):
             spec = layout.tables.get(table)
             if spec is None:
@@ -92,6 +100,12 @@ class Labels:
         return row
 
     def col(self, table: str, col: str, template: str | None = None) -> str:
+        key = ("col", table, col, template)
+        if key not in self.memo:
+            self.memo[key] = self._col(table, col, template)
+        return self.memo[key]
+
+    def _col(self, table: str, col: str, template: str | None) -> str:
         for layout in self._layouts_for(template):
             spec = layout.tables.get(table)
             if spec is not None and col in spec.col_labels:

@@ -20,18 +20,15 @@ from pathlib import Path
 from benchmarks.common import RULES_DIR, Contention, Timer, TreeRss, maxrss_mb, now, profile_top, record, wait_quiet
 
 
-def findings_for(book, frames, out: Path):
-    from audits.audit import findings_frame
-    from audits.engines import run_rules
+def findings_for(book, frames):
+    """The findings (with fingerprints, as a run adds them) and each report's state per rule."""
+    from audits.engines.run import run_rules
+    from audits.findings import findings_frame
+    from audits.jobs.history import fingerprints
 
-    findings = findings_frame(run_rules(book, frames, out))
-    try:
-        from audits.jobs.history import fingerprints
-    except ImportError:
-        return findings
-    if "agency_id" in frames.documents.columns:
-        findings = findings.with_columns(fingerprints(findings, frames.documents))
-    return findings
+    judgement = run_rules(book, frames)
+    findings = findings_frame(judgement.findings)
+    return findings.with_columns(fingerprints(findings, frames.documents)), judgement.statuses
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     from audits.render import render_all
-    from audits.rulebook import load_rulebook
+    from audits.rulebook.book import load_rulebook
     from benchmarks.replicate import base_frames, replicate
 
     import_s = time.perf_counter() - t0
@@ -58,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="audits-bench-render-") as tmp:
         out = Path(tmp)
         with Timer() as t_rules:
-            findings = findings_for(book, frames, out / "rules")
+            findings, statuses = findings_for(book, frames)
         pages_expected = frames.documents["agency_id"].n_unique() if "agency_id" in frames.documents.columns else rep["distinct_agencies"]
         print(f"frames: {rep['reports']} reports, {rep['distinct_agencies']} agencies ({pages_expected} agency identities); "
               f"{findings.height} findings from run_rules in {t_rules.seconds:.1f} s", flush=True)
@@ -67,11 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         html.mkdir()
         if args.profile:
             with Timer() as timer:
-                pages, top = profile_top(render_all, frames, findings, book, html, top=35)
+                pages, top = profile_top(render_all, frames, findings, statuses, book, html, top=35)
             print(top)
         else:
             with TreeRss() as tree, Contention() as busy, Timer() as timer:
-                render_all(frames, findings, book, html)
+                render_all(frames, findings, statuses, book, html)
         written = list(html.glob("*.html"))
         size = sum(p.stat().st_size for p in written)
     result = {

@@ -1,4 +1,4 @@
-"""Rule evaluation: `audits.engines.run_rules` with the rulebook of rules/ over 50,000 reports.
+"""Rule evaluation: `audits.engines.run.run_rules` with the rulebook of rules/ over 50,000 reports.
 
     .venv/bin/python -m benchmarks.bench_rules --n 50000
     .venv/bin/python -m benchmarks.bench_rules --n 50000 --profile     # and cProfile's top functions
@@ -6,8 +6,8 @@
 The frames come from a few hundred parsed synthetic reports replicated in Polars (see
 replicate.py), not from parsing 50,000 files. Import times (Great Expectations, pandera, the GX
 context) are measured first and reported apart from the evaluation, which is one `run_rules` call
-over the whole batch (pandera and Great Expectations, every rule once), GX's JSON written to a
-temporary folder as in a real run.
+over the whole batch (pandera and Great Expectations, every rule once, with each report's state
+per rule).
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ GX_IMPORT_S = time.perf_counter() - _T0
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import tempfile  # noqa: E402
 from collections import Counter  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from benchmarks.common import RULES_DIR, Contention, Timer, TreeRss, maxrss_mb, now, profile_top, record, wait_quiet  # noqa: E402
 
@@ -35,10 +33,11 @@ def imports() -> dict:
     pandera_s = time.perf_counter() - t
     t = time.perf_counter()
     from audits.engines import gx_engine, pandera_engine  # noqa: F401
+    from audits.engines import run  # noqa: F401
 
     engines_s = time.perf_counter() - t
     t = time.perf_counter()
-    gx_engine._gx()  # the ephemeral GX context, made once per process
+    gx_engine.warm_up()  # the ephemeral GX context, made once per process
     context_s = time.perf_counter() - t
     return {
         "import_great_expectations_s": round(GX_IMPORT_S, 2),
@@ -60,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     load = imports()
-    from audits.rulebook import load_rulebook
-    from audits.engines import run_rules
+    from audits.engines.run import run_rules
+    from audits.rulebook.book import load_rulebook
     from benchmarks.replicate import base_frames, replicate
 
     with Timer() as t_book:
@@ -72,14 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"frames: {rep['reports']} reports ({rep['distinct_agencies']} agencies) from {rep['base_reports']} parsed "
           f"in {base_info['parse_s']} s, replicated in {rep['seconds']} s; {rep['mb']} MB; rows {rep['rows']}", flush=True)
     quiet = wait_quiet(args.max_wait) if args.max_wait > 0 else {}
-    with tempfile.TemporaryDirectory(prefix="audits-bench-rules-") as tmp:
-        if args.profile:
-            with Timer() as timer:
-                findings, top = profile_top(run_rules, book, frames, Path(tmp), top=35)
-            print(top)
-        else:
-            with TreeRss() as tree, Contention() as busy, Timer() as timer:
-                findings = run_rules(book, frames, Path(tmp))
+    if args.profile:
+        with Timer() as timer:
+            judgement, top = profile_top(run_rules, book, frames, top=35)
+        print(top)
+    else:
+        with TreeRss() as tree, Contention() as busy, Timer() as timer:
+            judgement = run_rules(book, frames)
+    findings = judgement.findings
     by_rule = Counter(f.rule_id for f in findings)
     reports_with = len({f.source for f in findings})
     result = {

@@ -44,7 +44,10 @@ def _check(verdict: Verdict) -> tuple[str, pa.Check]:
         return verdict.column, pa.Check.str_contains(verdict.pattern)
     if isinstance(verdict, Compare):
         left, right, tol = pl.col(verdict.left), pl.col(verdict.right), verdict.tolerance
-        holds = {"=": (left - right).abs() <= tol, "<=": left <= right + tol, ">=": left + tol >= right}[verdict.op]
+        if tol:
+            holds = {"=": (left - right).abs() <= tol, "<=": left <= right + tol, ">=": left + tol >= right}[verdict.op]
+        else:  # exact: also for dates and text, where a tolerance means nothing
+            holds = {"=": left == right, "<=": left <= right, ">=": left >= right}[verdict.op]
         return verdict.left, _holds(holds.fill_null(True), f"{verdict.left} {verdict.op} {verdict.right}")
     if isinstance(verdict, Holds):
         expression = verdict.expression

@@ -10,6 +10,7 @@ from pydantic import Field
 from audits.engines.verdicts import Between, Compare, Holds, InSet, NotInSet
 from audits.frames import KEY
 from audits.kinds.base import UNDETERMINED, Batch, Kind, Measure, Problem, Scope, unjudged
+from audits.model import CellRef
 from audits.rulebook.expressions import ExpressionError, parse_expression
 from audits.vocabulary import number
 
@@ -31,36 +32,37 @@ def _no_tables(docs: pl.DataFrame, cells: pl.DataFrame) -> pl.DataFrame:
     return unjudged(docs, cells["source"], UNDETERMINED, "未找到任何统计表")
 
 
-def _per_table(batch: Batch, failing: pl.DataFrame) -> pl.DataFrame:
+def _per_table(batch: Batch, failing: pl.DataFrame) -> list[dict]:
     """One finding per report and table, however many of its cells fail: the first line, every cell."""
     grouped = failing.group_by(["source", "table"], maintain_order=True).agg(
         pl.col("line").first(),
         pl.col("template").first(),
-        pl.len().alias("count"),
-        pl.struct(
-            pl.col("table").cast(pl.Utf8), pl.col("row").cast(pl.Utf8), pl.col("col").cast(pl.Utf8),
-            "value", pl.col("raw").fill_null(""), pl.col("flag").cast(pl.Utf8), pl.lit(False).alias("previous"),
-        ).alias("cells"),
+        pl.col("row").cast(pl.Utf8),
+        pl.col("col").cast(pl.Utf8),
+        pl.col("value"),
+        pl.col("raw").fill_null(""),
+        pl.col("flag").cast(pl.Utf8),
     )
     facts = []
     for g in grouped.iter_rows(named=True):
-        table = g["table"]
-        names = [batch.labels.cell(c["table"], c["row"], c["col"], g["template"]).split(" · ", 1)[1] for c in g["cells"][:NAMED]]
-        more = f" 等 {g['count']} 个" if g["count"] > NAMED else ""
+        table, template = g["table"], g["template"]
+        cells = [CellRef(table, *cell) for cell in zip(g["row"], g["col"], g["value"], g["raw"], g["flag"])]
+        names = [f"{batch.labels.row(table, c.row, template)} · {batch.labels.col(table, c.col, template)}" for c in cells[:NAMED]]
+        more = f" 等 {len(cells)} 个" if len(cells) > NAMED else ""
         facts.append(
             {
                 "source": g["source"],
                 "line": g["line"],
                 "detail": f"第 {g['line']} 行起",
-                "cells": g["cells"],
+                "cells": cells,
                 "p.table_name": batch.labels.table(table),
                 "p.table_title": batch.labels.table_title(table),
-                "p.count": g["count"],
+                "p.count": len(cells),
                 "p.cells": "，".join(names) + more,
-                "p.value": number(g["cells"][0]["value"]),
+                "p.value": number(cells[0].value),
             }
         )
-    return pl.DataFrame(facts) if facts else pl.DataFrame()
+    return facts
 
 
 _TABLE_PLACEHOLDERS = {
@@ -191,9 +193,10 @@ class Completeness(Kind):
             }
             if self.target == "table":
                 fact["detail"] = f"{batch.labels.table(table)}“{title}”未找到"
+                fact["cells"] = [CellRef(table)]
             else:
                 fact["detail"] = f"{batch.labels.table(table)}“{title}”缺少行：{'、'.join(labels)}"
-                fact["cells"] = [{"table": table, "row": r, "col": "", "value": None, "raw": "", "flag": "", "previous": False} for r in rows]
+                fact["cells"] = [CellRef(table, r) for r in rows]
             facts.append(fact)
         return facts
 

@@ -16,6 +16,7 @@ from pydantic import Field
 from audits.engines.verdicts import Compare
 from audits.frames import KEY
 from audits.kinds.base import UNDETERMINED, Batch, Kind, Measure, Problem, Scope, unjudged
+from audits.model import CellRef
 from audits.rulebook.expressions import Expression, ExpressionError, parse_expression
 from audits.vocabulary import number
 
@@ -151,7 +152,7 @@ class Identity(Kind):
             if LEAVES in names:
                 involved += [n for n in leaves if row.get(f"v:{n}") is not None or row.get(f"f:{n}")]
             cells = [self._cell(n, row, each) for n in involved]
-            flags = {c["flag"] for c in cells}
+            flags = {c.flag for c in cells}
             caveats, severity = [], None
             if "blank" in flags:
                 # NOTE: the failure may be no more than an unfilled cell; a person must look.
@@ -161,7 +162,7 @@ class Identity(Kind):
                 severity = "warning"
                 caveats.append("所涉单元格由连写数字拆分而来，存在多种拆分，结论待人工核实")
             if "inconsistent" in flags:
-                rows = sorted({(c["row"] if each == "col" else row[each]) for c in cells if c["flag"] == "inconsistent"} | {""})
+                rows = sorted({(c.row if each == "col" else row[each]) for c in cells if c.flag == "inconsistent"} | {""})
                 printed = [d for r in rows for d in runs.get((row["source"], r), [])]
                 if printed:
                     caveats.append("原文连写数字: " + "；".join(printed))
@@ -186,11 +187,10 @@ class Identity(Kind):
             )
         return facts
 
-    def _cell(self, name: str, row: dict, each: str) -> dict:
-        previous = name.startswith(PREVIOUS)
+    def _cell(self, name: str, row: dict, each: str) -> CellRef:
         key = name.removeprefix(PREVIOUS)
         r, c = (key, row[each]) if each == "col" else (row[each], key)
-        return {"table": self.table, "row": r, "col": c, "value": row.get(f"v:{name}"), "raw": "", "flag": row.get(f"f:{name}") or "", "previous": previous}
+        return CellRef(self.table, r, c, row.get(f"v:{name}"), "", row.get(f"f:{name}") or "", name.startswith(PREVIOUS))
 
 
 class CrossYear(Identity):

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from audits.engines.verdicts import Between, Compare, InSet
 from audits.kinds.base import NOT_APPLICABLE, UNDETERMINED, Batch, Kind, Measure, Problem, Scope, unjudged
+from audits.model import CellRef
 from audits.parse import sentences as sentence
 from audits.vocabulary import number
 
@@ -156,10 +157,7 @@ class Claim(Kind):
             facts = []
             for row in failing.with_columns(scope.alias("scoped")).iter_rows(named=True):
                 printed = by_source.get(row["source"], {})
-                cells = [
-                    {"table": t, "row": r, "col": c, "value": printed[(t, r, c)]["value"], "raw": "", "flag": str(printed[(t, r, c)]["flag"]), "previous": False}
-                    for t, r, c in parts
-                ]
+                cells = [CellRef(t, r, c, printed[(t, r, c)]["value"], "", str(printed[(t, r, c)]["flag"])) for t, r, c in parts]
                 facts.append(
                     {
                         "source": row["source"],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 import polars as pl
@@ -22,6 +23,7 @@ from audits.vocabulary import number
 _SINGLE_EQUALS = re.compile(r"(?<![<>!=])=(?!=)")
 _SQL_WORDS = re.compile(r"\b(AND|OR|NOT)\b")
 _COMPARE = {ast.Eq: "=", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FAILED = {"=": "≠", "!=": "=", "<": "≥", "<=": ">", ">": "≤", ">=": "<"}
 
 
@@ -61,7 +63,11 @@ class Expression:
 
     def side_written(self, which: int, values: dict[str, object]) -> str:
         """One side with each name replaced by its value: `10 + 1 + 0 + 0`."""
-        return _written(self.side(which), values)
+        return _NAME.sub(lambda m: number(values.get(m.group(0))), self._sides[which])
+
+    @cached_property
+    def _sides(self) -> tuple[str, str]:
+        return ast.unparse(self.side(0)), ast.unparse(self.side(1))
 
     def failure_written(self, values: dict[str, object]) -> str:
         """The comparison as it failed: `10 + 1 + 0 + 0 ≠ 0`."""
@@ -172,11 +178,3 @@ def _polars(node: ast.expr, column: Callable[[str], pl.Expr]) -> pl.Expr:
             ast.LtE: left <= right, ast.Gt: left > right, ast.GtE: left >= right,
         }[type(node.ops[0])]
     raise ExpressionError(f"表达式中不允许 {type(node).__name__}")  # unreachable after _check_node
-
-
-def _written(node: ast.expr, values: dict[str, object]) -> str:
-    class Substitute(ast.NodeTransformer):
-        def visit_Name(self, n: ast.Name) -> ast.Name:
-            return ast.Name(id=number(values.get(n.id)), ctx=ast.Load())
-
-    return ast.unparse(Substitute().visit(ast.parse(ast.unparse(node), mode="eval")).body)
