@@ -180,9 +180,11 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
 
 def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, workers: int | None = None, settings=None) -> AuditResult:
     """`audits run`: the whole audit of the given files (or the samples); writes into `out`."""
+    from audits.engines import gx_engine
     from audits.rulebook.book import load_rulebook
 
     book = load_rulebook(rules_dir)
+    gx_engine.warm_up_in_background()
     found = find_documents(inputs)
     frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=on_progress)
     extra = {"unreported": unreported(settings, frames)} if settings is not None else None

@@ -8,9 +8,21 @@ from pathlib import Path
 
 import polars as pl
 
+from audits.vocabulary import number_expr
+
 DOCUMENT_COLUMNS = ["source", "agency", "report_year", "published", "template", "status", "html"]
 CELL_COLUMNS = ["source", "table", "row", "col", "value", "raw", "flag"]
 FINDING_COLUMNS = ["source", "agency", "report_year", "rule_id", "category", "severity", "message", "evidence"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Files are readable by others as the umask allows (mkstemp alone would make them 0600).
+FILE_MODE = 0o666 & ~_umask()
 
 
 def atomic_write(path: Path, write) -> None:
@@ -20,6 +32,7 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -38,19 +51,5 @@ def write_table(frame: pl.DataFrame, out: Path, stem: str, first: list[str]) -> 
 
 
 def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
-    """Integral floats written as integers ("3", not "3.0"); dates as ISO text."""
-    exprs = []
-    for name, dtype in frame.schema.items():
-        col = pl.col(name)
-        if dtype in (pl.Float32, pl.Float64):
-            exprs.append(
-                pl.when(col.is_null() | col.is_nan())
-                .then(pl.lit(None, pl.Utf8))
-                .when(col == col.round(0))
-                .then(col.cast(pl.Int64).cast(pl.Utf8))
-                .otherwise(col.cast(pl.Utf8))
-                .alias(name)
-            )
-        else:
-            exprs.append(col)
-    return frame.select(exprs)
+    """Numbers as reviewers read them ("3", not "3.0"); dates as ISO text."""
+    return frame.select(number_expr(pl.col(name)).alias(name) if dtype in (pl.Float32, pl.Float64) else pl.col(name) for name, dtype in frame.schema.items())

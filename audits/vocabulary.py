@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import polars as pl
+
 from audits.layouts import Layout
 
 # The categories of spec/outputs.md, in the order reviewers read them.
@@ -44,10 +46,23 @@ def number(value) -> str:
     if value is None:
         return "空"
     if isinstance(value, float):
-        if value != value:  # NaN
+        if value != value or value in (float("inf"), float("-inf")):
             return "空"
         return str(int(value)) if value.is_integer() else f"{value:g}"
     return str(value)
+
+
+def number_expr(column: pl.Expr) -> pl.Expr:
+    """`number` for a whole column, as the output files write it (null stays null): integral values
+    without ".0" while a float holds them exactly (below 2**53); beyond that, as Polars prints them."""
+    exact = column.abs() < 2.0**53
+    return (
+        pl.when(column.is_null() | column.is_nan())
+        .then(pl.lit(None, pl.Utf8))
+        .when((column == column.round(0)) & exact)
+        .then(column.cast(pl.Int64, strict=False).cast(pl.Utf8))
+        .otherwise(column.cast(pl.Utf8))
+    )
 
 
 @dataclass(frozen=True)

@@ -364,13 +364,18 @@ def to_docx(blocks: list[Block]) -> bytes:
 
 
 def _docx_table(document, grid: Grid) -> None:
-    table = document.add_table(rows=len(grid), cols=table_width(grid))
+    width = table_width(grid)
+    table = document.add_table(rows=len(grid), cols=width)
     table.style = "Table Grid"
-    for r, c, td in placed_cells(grid):
-        cell = table.cell(r, c)
+    # NOTE: the cells are listed once, before any merge (table.cell() lists them all on every call);
+    # each span's text goes into its top-left cell, and merging empty cells into it keeps that text.
+    cells = table._cells
+    placed = placed_cells(grid)
+    for r, c, td in placed:
+        cells[r * width + c].text = td.text
+    for r, c, td in placed:
         if td.rowspan > 1 or td.colspan > 1:
-            cell = cell.merge(table.cell(r + td.rowspan - 1, c + td.colspan - 1))
-        cell.text = td.text
+            cells[r * width + c].merge(cells[(r + td.rowspan - 1) * width + c + td.colspan - 1])
 
 
 # Variants -----------------------------------------------------------------------------------

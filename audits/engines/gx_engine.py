@@ -9,6 +9,7 @@ The validation results are kept for gx_validation.json.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import polars as pl
@@ -18,8 +19,16 @@ from audits.engines.verdicts import Between, Compare, InSet, Matches, NotInSet, 
 SEP = "|"  # rule id | measured column, in the frames GX validates
 
 
-@lru_cache(maxsize=1)
+_loading = threading.Lock()
+
+
 def _gx():
+    with _loading:  # the import may be under way in the background (`warm_up_in_background`)
+        return _load()
+
+
+@lru_cache(maxsize=1)
+def _load():
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
@@ -31,6 +40,12 @@ def _gx():
 def warm_up() -> None:
     """Import Great Expectations and make its context (seconds, once per process)."""
     _gx()
+
+
+def warm_up_in_background() -> None:
+    """Start the import while the reports are parsed: a small run then waits for the longer of the
+    two, not their sum."""
+    threading.Thread(target=warm_up, name="gx-import", daemon=True).start()
 
 
 def judge(measures: dict[str, tuple[pl.DataFrame, tuple[Verdict, ...]]]) -> tuple[dict[str, list[int]], list[dict]]:

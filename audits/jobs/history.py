@@ -21,6 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from audits.model import ParsedReport
+from audits.outputs import atomic_write
 
 PARSER_VERSION = "2"  # bump when parsing changes, so cached parses are not reused
 
@@ -186,10 +187,8 @@ class ParseCache:
             return None  # a cache file from a killed run: parse again
 
     def put(self, report: ParsedReport) -> None:
-        path = self.root / f"{report.content_hash}.pkl"
-        tmp = path.with_suffix(f".{os.getpid()}.part")
-        tmp.write_bytes(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))
-        tmp.replace(path)
+        data = pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)
+        atomic_write(self.root / f"{report.content_hash}.pkl", lambda tmp: tmp.write_bytes(data))
 
 
 # Reviewer decisions -------------------------------------------------------------------------

@@ -21,11 +21,11 @@ from audits.frames import KEY, Frames
 from audits.layouts import Layout
 from audits.vocabulary import Labels
 
-# Columns a measure's `explain` may give the failing rows; findings are built from them.
-#   line (Int32), quote (Utf8: the sentence quoted), detail (Utf8: what was found, in words),
-#   cells (List[Struct]: CELL_STRUCT), caveats (List[Utf8]), severity (Utf8: overrides the rule's),
-#   observed / expected (Utf8), and one `p.<name>` column per message placeholder.
-CELL_STRUCT = pl.Struct({"table": pl.Utf8, "row": pl.Utf8, "col": pl.Utf8, "value": pl.Float64, "raw": pl.Utf8, "flag": pl.Utf8, "previous": pl.Boolean})
+# The facts a measure's `explain` gives each finding (a frame's columns, or a dict's keys); the
+# findings are built from them (audits/findings.py):
+#   source, line, quote (the sentence quoted), detail (what was found, in words), cells (CellRefs),
+#   caveats (list of remarks), severity (overrides the rule's), observed / expected, and one
+#   `p.<name>` per message placeholder.
 UNJUDGED_SCHEMA = {"source": KEY, "state": pl.Utf8, "reason": pl.Utf8}
 NOT_APPLICABLE = "not_applicable"
 UNDETERMINED = "undetermined"
@@ -155,8 +155,3 @@ def unjudged(docs: pl.DataFrame, judged_sources: pl.Series | pl.DataFrame, state
     rest = docs.join(judged.unique(), on="source", how="anti")
     reason = pl.lit(reason) if isinstance(reason, str) else reason
     return rest.select(pl.col("source").cast(KEY), pl.lit(state).alias("state"), reason.cast(pl.Utf8).alias("reason"))
-
-
-def cells_list(*parts: pl.Expr) -> pl.Expr:
-    """A `cells` fact column from struct expressions (CELL_STRUCT)."""
-    return pl.concat_list(*parts).alias("cells")

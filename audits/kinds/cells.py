@@ -14,7 +14,6 @@ from audits.model import CellRef
 from audits.rulebook.expressions import ExpressionError, parse_expression
 from audits.vocabulary import number
 
-SHOWN = 12  # cells listed in a finding's evidence (all of them are in its `cells`)
 NAMED = 6  # cells named in its message
 # Document columns a `when:` condition may name.
 DOCUMENT_NAMES = {"agency", "agency_kind", "report_year", "template", "status", "format", "published"}
