@@ -19,6 +19,7 @@ class _Strict(BaseModel):
 
 class FetchSettings(_Strict):
     timeout_seconds: float = 20.0
+    deadline_seconds: float = 300.0
     retries: int = 3
     backoff_seconds: float = 1.0
     max_bytes: int = 20_000_000
