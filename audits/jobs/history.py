@@ -165,7 +165,7 @@ def finding_states(current: pl.DataFrame, previous: pl.DataFrame, audited: pl.Da
 
 
 class ParseCache:
-    """Parsed reports by content hash (and the layouts they were parsed with)."""
+    """Parsed reports by content hash and declared charset (and the layouts they were parsed with)."""
 
     def __init__(self, state: Path, layouts_dir: Path):
         digest = hashlib.sha256(PARSER_VERSION.encode())
@@ -181,8 +181,8 @@ class ParseCache:
         cache.root = root
         return cache
 
-    def get(self, content_hash: str) -> ParsedReport | None:
-        path = self.root / f"{content_hash}.pkl"
+    def get(self, key: str) -> ParsedReport | None:
+        path = self.root / f"{key}.pkl"
         if not path.is_file():
             return None
         try:
@@ -190,8 +190,9 @@ class ParseCache:
         except (pickle.UnpicklingError, EOFError, AttributeError):
             return None  # a cache file from a killed run: parse again
 
-    def put(self, report: ParsedReport) -> None:
-        path = self.root / f"{report.content_hash}.pkl"
+    def put(self, report: ParsedReport, key: str = "") -> None:
+        """Under `key` (default: the content hash; a declared charset makes another key)."""
+        path = self.root / f"{key or report.content_hash}.pkl"
         tmp = path.with_suffix(f".{os.getpid()}.part")
         tmp.write_bytes(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))
         tmp.replace(path)
