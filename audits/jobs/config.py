@@ -141,11 +141,19 @@ def load_jobs(folder: Path) -> dict[str, Job]:
 MANIFEST_COLUMNS = ("agency", "region", "agency_kind", "report_year", "url")
 
 
-def read_manifest(path: Path) -> list[dict[str, str]]:
-    """Rows of a manifest CSV (UTF-8, header row); a missing required column is a usage error."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise YamlFileError(path, 1, 1, f"清单缺少列: {', '.join(missing)}")
-        return [{k: (v or "").strip() for k, v in row.items()} for row in reader]
+def read_manifest(path: Path) -> list[dict]:
+    """Rows of a manifest CSV (UTF-8, header row), each with `_line`, its line in the file; a missing
+    required column is a usage error."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise YamlFileError(path, 1, 1, f"清单缺少列: {', '.join(missing)}")
+            rows = []
+            for row in reader:
+                # Cells beyond the header (key None) are ignored; short rows read as empty cells.
+                rows.append({k: (v or "").strip() for k, v in row.items() if k is not None} | {"_line": reader.line_num})
+            return rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise YamlFileError(path, 1, 1, f"无法读取清单: {exc}") from None
