@@ -148,16 +148,25 @@ class Store:
 def finding_states(current: pl.DataFrame, previous: pl.DataFrame, audited: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`current` with `state` (new / open), and the previous findings now resolved.
 
-    A previous finding is resolved only when its agency and year were audited again and it is gone.
+    A previous finding is resolved only when its agency and year were read again and it is gone. A
+    report that could not be read this time (download failed, file unreadable) resolves nothing:
+    its agency's previous findings stay open, carried over to the document that failed.
     """
+    keys = ["agency_id", "report_year"]
     before = set(previous["fingerprint"].to_list())
     now = current.with_columns(pl.when(pl.col("fingerprint").is_in(list(before))).then(pl.lit("open")).otherwise(pl.lit("new")).alias("state"))
-    seen = audited.select("agency_id", "report_year").unique()
-    resolved = (
-        previous.filter(~pl.col("fingerprint").is_in(current["fingerprint"].to_list()))
-        .join(seen, on=["agency_id", "report_year"], how="semi")
-        .with_columns(pl.lit("resolved").alias("state"))
+    gone = previous.filter(~pl.col("fingerprint").is_in(current["fingerprint"].to_list()))
+    read = audited.filter(pl.col("status") != "failed").select(keys).unique()
+    unread = (
+        audited.filter(pl.col("status") == "failed").join(read, on=keys, how="anti")
+        .unique(keys, keep="first", maintain_order=True)
+        .select(*keys, pl.col("source").cast(pl.Utf8), "agency")
     )
+    kept = gone.drop("source").join(unread, on=keys).with_columns(
+        pl.lit("").alias("cells"), pl.lit(None, pl.Int32).alias("line"), pl.lit("open").alias("state")
+    )
+    now = pl.concat([now, kept.select(now.columns)]).sort("source", maintain_order=True)
+    resolved = gone.join(read, on=keys, how="semi").with_columns(pl.lit("resolved").alias("state"))
     return now, resolved
 
 
