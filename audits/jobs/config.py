@@ -128,14 +128,21 @@ def load_job(path: Path) -> Job:
     return job.model_copy(update={"folder": path.resolve().parent})
 
 
-def load_jobs(folder: Path) -> dict[str, Job]:
+def load_jobs(folder: Path) -> tuple[dict[str, Job], list[YamlFileError]]:
+    """The folder's valid jobs by name, and the files that are not valid (each error names its file
+    and line): one bad file must not stop every other job."""
     jobs: dict[str, Job] = {}
+    invalid: list[YamlFileError] = []
     for path in sorted(folder.glob("*.y*ml")):
-        job = load_job(path)
-        if job.name in jobs:
-            raise YamlFileError(path, 1, 1, f"任务名 {job.name} 重复")
+        try:
+            job = load_job(path)
+            if job.name in jobs:
+                raise YamlFileError(path, 1, 1, f"任务名 {job.name} 重复（已由另一个文件定义）")
+        except YamlFileError as exc:
+            invalid.append(exc)
+            continue
         jobs[job.name] = job
-    return jobs
+    return jobs, invalid
 
 
 MANIFEST_COLUMNS = ("agency", "region", "agency_kind", "report_year", "url")
