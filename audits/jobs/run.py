@@ -28,6 +28,7 @@ from audits.parse.report import agency_kind
 from audits.rulebook import load_rulebook
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):")  # two letters at least: C:\ is a path
+_YEAR = re.compile(r"[0-9]{4}")
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,9 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
         fetched = fetch_all(urls, Archive(state / "archive"), settings.fetch)
         listed = _manifest_entries(manifest, manifest_path, fetched, job)
         found = discover(job.local_inputs())
-        taken = {e.source for e in listed}
+        taken = {e.path.resolve() for e in listed if e.path}  # a file a manifest row names is that row's
         entries = (
-            [Entry(str(p), p) for p in dict.fromkeys(found.documents) if str(p) not in taken]
+            [Entry(str(p), p) for p in dict.fromkeys(found.documents) if p.resolve() not in taken]
             + [Entry(p, None, f"找不到任务 sources.paths 中的路径 {p}") for p in found.missing]
             + listed
         )
@@ -93,16 +94,18 @@ def _scheme(url: str) -> str:
 
 def _manifest_entries(manifest: list[dict], manifest_path: Path | None, fetched: dict, job) -> list[Entry]:
     """One entry per manifest row, named by its address (made unique by its line when repeated)."""
-    addresses = [row["url"] if _scheme(row["url"]) else str(job.path(row["url"])) if row["url"] else "" for row in manifest]
+    # A URL as written, a local path resolved against the job's folder.
+    addresses = [str(job.path(row["url"])) if row["url"] and not _scheme(row["url"]) else row["url"] for row in manifest]
     repeated = {a for a in addresses if a and addresses.count(a) > 1}
     entries = []
     for row, address in zip(manifest, addresses):
         line = row["_line"]
-        if not address:
-            source, path, problem, charset = f"{manifest_path}#row{line}", None, f"清单第 {line} 行没有填写地址（url 为空）", ""
-        else:
+        if address:
             source = f"{address}#row{line}" if address in repeated else address
             path, problem, charset = _locate(row["url"], address, fetched)
+        else:
+            source, path, charset = f"{manifest_path.resolve()}#row{line}", None, ""
+            problem = f"清单第 {line} 行没有填写地址（url 为空）"
         entries.append(Entry(source, path, problem, charset, row))
     return entries
 
@@ -136,15 +139,16 @@ def _apply_manifest(frames: Frames, entries: list[Entry]) -> Frames:
     for e in entries:
         row = e.row or {}
         agency, year = row.get("agency") or None, row.get("report_year", "")
+        good_year = bool(_YEAR.fullmatch(year))
         rows.append({
             "source": e.source,
             "local_path": str(e.path) if e.path and e.path != Path(e.source) else None,
             "declared_charset": e.charset or None,
             "m_agency": agency,
             "m_kind": row.get("agency_kind") or (agency_kind(agency) if agency else None),
-            "m_year": int(year) if year.isdigit() else None,
+            "m_year": int(year) if good_year else None,
             "m_id": row.get("agency_id") or (agency_key(agency) if agency else None),
-            "m_problem": f"清单第 {row['_line']} 行的 report_year“{year}”不是年份，已按报告正文判断" if year and not year.isdigit() else None,
+            "m_problem": f"清单第 {row['_line']} 行的 report_year“{year}”不是年份，已按报告正文判断" if year and not good_year else None,
         })
     schema = {"source": KEY, "local_path": pl.Utf8, "declared_charset": pl.Utf8, "m_agency": pl.Utf8, "m_kind": pl.Utf8,
               "m_year": pl.Int32, "m_id": pl.Utf8, "m_problem": pl.Utf8}
