@@ -162,10 +162,9 @@ def finding_states(current: pl.DataFrame, previous: pl.DataFrame, audited: pl.Da
         .unique(keys, keep="first", maintain_order=True)
         .select(*keys, pl.col("source").cast(pl.Utf8), "agency")
     )
-    kept = gone.drop("source").join(unread, on=keys).with_columns(
-        pl.lit("").alias("cells"), pl.lit(None, pl.Int32).alias("line"), pl.lit("open").alias("state")
-    )
-    now = pl.concat([now, kept.select(now.columns)]).sort("source", maintain_order=True)
+    kept = gone.drop("source").join(unread, on=keys).with_columns(pl.lit("open").alias("state"))
+    # What the store does not keep (the cells, the line) is left empty on the carried findings.
+    now = pl.concat([now, kept], how="diagonal_relaxed").select(now.columns).sort("source", maintain_order=True)
     resolved = gone.join(read, on=keys, how="semi").with_columns(pl.lit("resolved").alias("state"))
     return now, resolved
 
