@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
@@ -60,38 +61,52 @@ def _layouts(templates_dir: str):
     return load_layouts(Path(templates_dir))
 
 
-def parse_file(path: str, templates_dir: str, cache_dir: str = "") -> ParsedReport:
+class Input(NamedTuple):
+    """A file to parse, the name its document carries (default: the path) and the charset its
+    server declared ("" when none)."""
+
+    path: str
+    source: str = ""
+    charset: str = ""
+
+
+def parse_file(path: str, templates_dir: str, cache_dir: str = "", source: str = "", charset: str = "") -> ParsedReport:
     """Read and parse one file, or take it from the parse cache; never raises."""
     from audits.jobs.history import ParseCache
 
+    source = source or path
     try:
+        # NOTE: `charset` is meant for ingest's decoding (`read_bytes(..., declared_charset=)`), which
+        # does not take it yet; until then it only keys the parse cache.
         text, data = read_document(Path(path), Limits())
         digest = hashlib.sha256(data).hexdigest()
+        key = f"{digest}-{charset}" if charset else digest
         cache = ParseCache.at(Path(cache_dir)) if cache_dir else None
-        cached = cache.get(digest) if cache else None
+        cached = cache.get(key) if cache else None
         if cached is not None:
-            cached.source, cached.reused = path, True
+            cached.source, cached.reused = source, True
             return cached
         report = parse(text, _layouts(templates_dir), digest)
+        report.source = source
         if cache and data:
-            cache.put(report)
+            cache.put(report, key)
     except Exception as exc:  # noqa: BLE001 - one bad report must not take the batch down
-        report = ParsedReport(source=path, status="failed")
+        report = ParsedReport(source=source, status="failed")
         report.problems.append(f"解析程序出错（{type(exc).__name__}: {exc}）")
     return report
 
 
-def parse_chunk(paths: list[str], templates_dir: str, cache_dir: str = "") -> tuple[Frames, int]:
+def parse_chunk(inputs: list[Input], templates_dir: str, cache_dir: str = "") -> tuple[Frames, int]:
     """Parse some files and return their frames (frames cross process boundaries cheaply, as Arrow)."""
-    reports = [parse_file(p, templates_dir, cache_dir) for p in paths]
+    reports = [parse_file(i.path, templates_dir, cache_dir, i.source, i.charset) for i in inputs]
     return build_frames(reports), sum(r.reused for r in reports)
 
 
-def parse_batch(paths: list[Path], templates_dir: Path, workers: int | None = None, on_progress=None, cache_dir: Path | None = None) -> tuple[Frames, int]:
+def parse_batch(paths: list[Path | Input], templates_dir: Path, workers: int | None = None, on_progress=None, cache_dir: Path | None = None) -> tuple[Frames, int]:
     """Parse files on all cores; each worker builds the frames of its files. Returns the frames and
     how many reports came from the parse cache."""
     workers = workers or min(os.cpu_count() or 1, 8)
-    names = [str(p) for p in paths]
+    names = [p if isinstance(p, Input) else Input(str(p)) for p in paths]
     # Small batches (a few PDFs) are cut finer so that every worker gets a share.
     size = max(1, min(CHUNK, math.ceil(len(names) / (4 * workers))))
     chunks = [names[i : i + size] for i in range(0, len(names), size)]

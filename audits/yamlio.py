@@ -8,7 +8,17 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, MaxDepthExceededError
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+# Bounds on what one YAML file may hold. Rule, layout and job files are a few kilobytes; aliases
+# (`*name`) repeat a node without copying it, so a small file of nested aliases would otherwise
+# expand to billions of nodes once read.
+MAX_YAML_BYTES = 1_000_000
+MAX_ALIASED_NODES = 100_000  # nodes repeated by aliases, counted as if copied out
+MAX_DEPTH = 100
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -21,10 +31,54 @@ class YamlFileError(Exception):
         super().__init__(f"{path}:{line}:{col}: {message}")
 
 
+class _Refused(MarkedYAMLError):
+    pass
+
+
+class _BoundedComposer(Composer):
+    """Counts what aliases expand to and refuses a document past `MAX_ALIASED_NODES`, or an alias
+    inside the node it names (a structure that contains itself)."""
+
+    def compose_document(self) -> Any:
+        self.expanded, self.sizes = 0, {}
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        alias = self.parser.peek_event() if self.parser.check_event(AliasEvent) else None
+        node = super().compose_node(parent, index)
+        if alias is not None:
+            if node.end_mark is None:  # still being composed: the alias is inside its own anchor
+                raise _Refused(None, None, f"别名 *{alias.anchor} 位于它所指的节点之内（结构包含自身），拒绝读取", alias.start_mark)
+            self.expanded += self._size(node)
+            if self.expanded > MAX_ALIASED_NODES:
+                raise _Refused(None, None, f"别名 *{alias.anchor} 展开后超过 {MAX_ALIASED_NODES} 个节点，疑为“YAML 炸弹”，拒绝读取", alias.start_mark)
+        return node
+
+    def _size(self, node: Any) -> int:
+        """Nodes under `node`, aliases counted as copies (memoised: a node is complete when aliased)."""
+        if id(node) not in self.sizes:
+            if isinstance(node, MappingNode):
+                children = [n for pair in node.value for n in pair]
+            else:
+                children = node.value if isinstance(node, SequenceNode) else []
+            self.sizes[id(node)] = 1 + sum(self._size(child) for child in children)
+        return self.sizes[id(node)]
+
+
 def read_yaml(path: Path) -> Any:
-    """Parse with ruamel's round-trip loader, which keeps positions and builds no Python objects."""
+    """Parse with ruamel's round-trip loader, which keeps positions and builds no Python objects;
+    oversized files, deep nesting and aliases that expand too far are refused with their position."""
     try:
-        return YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise YamlFileError(path, 1, 1, f"文件过大（{size} 字节，上限 {MAX_YAML_BYTES}），拒绝读取")
+        yaml = YAML(typ="rt")
+        yaml.Composer = _BoundedComposer
+        yaml.max_depth = MAX_DEPTH
+        return yaml.load(path.read_text(encoding="utf-8"))
+    except (_Refused, MaxDepthExceededError) as exc:
+        problem = exc.problem if isinstance(exc, _Refused) else f"嵌套超过 {MAX_DEPTH} 层，拒绝读取"
+        raise YamlFileError(path, exc.problem_mark.line + 1, exc.problem_mark.column + 1, problem) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

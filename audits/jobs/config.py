@@ -19,6 +19,7 @@ class _Strict(BaseModel):
 
 class FetchSettings(_Strict):
     timeout_seconds: float = 20.0
+    deadline_seconds: float = 300.0
     retries: int = 3
     backoff_seconds: float = 1.0
     max_bytes: int = 20_000_000
@@ -127,24 +128,39 @@ def load_job(path: Path) -> Job:
     return job.model_copy(update={"folder": path.resolve().parent})
 
 
-def load_jobs(folder: Path) -> dict[str, Job]:
+def load_jobs(folder: Path) -> tuple[dict[str, Job], list[YamlFileError]]:
+    """The folder's valid jobs by name, and the files that are not valid (each error names its file
+    and line): one bad file must not stop every other job."""
     jobs: dict[str, Job] = {}
+    invalid: list[YamlFileError] = []
     for path in sorted(folder.glob("*.y*ml")):
-        job = load_job(path)
-        if job.name in jobs:
-            raise YamlFileError(path, 1, 1, f"任务名 {job.name} 重复")
+        try:
+            job = load_job(path)
+            if job.name in jobs:
+                raise YamlFileError(path, 1, 1, f"任务名 {job.name} 重复（已由另一个文件定义）")
+        except YamlFileError as exc:
+            invalid.append(exc)
+            continue
         jobs[job.name] = job
-    return jobs
+    return jobs, invalid
 
 
 MANIFEST_COLUMNS = ("agency", "region", "agency_kind", "report_year", "url")
 
 
-def read_manifest(path: Path) -> list[dict[str, str]]:
-    """Rows of a manifest CSV (UTF-8, header row); a missing required column is a usage error."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise YamlFileError(path, 1, 1, f"清单缺少列: {', '.join(missing)}")
-        return [{k: (v or "").strip() for k, v in row.items()} for row in reader]
+def read_manifest(path: Path) -> list[dict]:
+    """Rows of a manifest CSV (UTF-8, header row), each with `_line`, its line in the file; a missing
+    required column is a usage error."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise YamlFileError(path, 1, 1, f"清单缺少列: {', '.join(missing)}")
+            rows = []
+            for row in reader:
+                # Cells beyond the header (key None) are ignored; short rows read as empty cells.
+                rows.append({k: (v or "").strip() for k, v in row.items() if k is not None} | {"_line": reader.line_num})
+            return rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise YamlFileError(path, 1, 1, f"无法读取清单: {exc}") from None

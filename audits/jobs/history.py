@@ -144,16 +144,24 @@ class Store:
 def finding_states(current: pl.DataFrame, previous: pl.DataFrame, audited: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`current` with `state` (new / open), and the previous findings now resolved.
 
-    A previous finding is resolved only when its agency and year were audited again and it is gone.
+    A previous finding is resolved only when its agency and year were read again and it is gone. A
+    report that could not be read this time (download failed, file unreadable) resolves nothing:
+    its agency's previous findings stay open, carried over to the document that failed.
     """
+    keys = ["agency_id", "report_year"]
     before = set(previous["fingerprint"].to_list())
     now = current.with_columns(pl.when(pl.col("fingerprint").is_in(list(before))).then(pl.lit("open")).otherwise(pl.lit("new")).alias("state"))
-    seen = audited.select("agency_id", "report_year").unique()
-    resolved = (
-        previous.filter(~pl.col("fingerprint").is_in(current["fingerprint"].to_list()))
-        .join(seen, on=["agency_id", "report_year"], how="semi")
-        .with_columns(pl.lit("resolved").alias("state"))
+    gone = previous.filter(~pl.col("fingerprint").is_in(current["fingerprint"].to_list()))
+    read = audited.filter(pl.col("status") != "failed").select(keys).unique()
+    unread = (
+        audited.filter(pl.col("status") == "failed").join(read, on=keys, how="anti")
+        .unique(keys, keep="first", maintain_order=True)
+        .select(*keys, pl.col("source").cast(pl.Utf8), "agency")
     )
+    kept = gone.drop("source").join(unread, on=keys).with_columns(pl.lit("open").alias("state"))
+    # What the store does not keep (the cells, the line) is left empty on the carried findings.
+    now = pl.concat([now, kept], how="diagonal_relaxed").select(now.columns).sort("source", maintain_order=True)
+    resolved = gone.join(read, on=keys, how="semi").with_columns(pl.lit("resolved").alias("state"))
     return now, resolved
 
 
@@ -161,7 +169,7 @@ def finding_states(current: pl.DataFrame, previous: pl.DataFrame, audited: pl.Da
 
 
 class ParseCache:
-    """Parsed reports by content hash (and the layouts they were parsed with)."""
+    """Parsed reports by content hash and declared charset (and the layouts they were parsed with)."""
 
     def __init__(self, state: Path, layouts_dir: Path):
         digest = hashlib.sha256(PARSER_VERSION.encode())
@@ -177,8 +185,8 @@ class ParseCache:
         cache.root = root
         return cache
 
-    def get(self, content_hash: str) -> ParsedReport | None:
-        path = self.root / f"{content_hash}.pkl"
+    def get(self, key: str) -> ParsedReport | None:
+        path = self.root / f"{key}.pkl"
         if not path.is_file():
             return None
         try:
@@ -186,9 +194,10 @@ class ParseCache:
         except (pickle.UnpicklingError, EOFError, AttributeError):
             return None  # a cache file from a killed run: parse again
 
-    def put(self, report: ParsedReport) -> None:
+    def put(self, report: ParsedReport, key: str = "") -> None:
+        """Under `key` (default: the content hash; a declared charset makes another key)."""
         data = pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)
-        atomic_write(self.root / f"{report.content_hash}.pkl", lambda tmp: tmp.write_bytes(data))
+        atomic_write(self.root / f"{key or report.content_hash}.pkl", lambda tmp: tmp.write_bytes(data))
 
 
 # Reviewer decisions -------------------------------------------------------------------------

@@ -1,14 +1,22 @@
-"""One run of a scheduled job: fetch, audit with memory of earlier runs, record the run."""
+"""One run of a scheduled job: fetch, audit with memory of earlier runs, record the run.
+
+Every manifest row is exactly one document, whatever its address holds: it is named by its URL or
+path, with `#row<N>` (its line in the manifest) when the same address is listed more than once. A
+row with nothing to read (an empty, unsupported or missing address, a failed download) is a failed
+document whose problem says why, so that it is a finding for that agency.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from audits.audit import AuditResult, Memory, unreported, audit_batch, default_rules_dir, parse_batch
+from audits.audit import AuditResult, Input, Memory, unreported, audit_batch, default_rules_dir, parse_batch
 from audits.frames import KEY, Frames, build_frames, concat_frames
 from audits.identity import agency_key
 from audits.ingest import discover
@@ -18,6 +26,21 @@ from audits.jobs.fetch import Archive, fetch_all
 from audits.jobs.history import ParseCache, Store, decisions, job_lock
 from audits.parse.report import agency_kind
 from audits.rulebook.book import load_rulebook
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):")  # two letters at least: C:\ is a path
+_YEAR = re.compile(r"[0-9]{4}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One document of the run: its name, the file to read (None: nothing to read, `problem` says
+    why), the charset its server declared, and the manifest row that pins its agency."""
+
+    source: str
+    path: Path | None
+    problem: str = ""
+    charset: str = ""
+    row: dict | None = None
 
 
 def run_job(job, settings, workers: int | None = None) -> AuditResult:
@@ -30,16 +53,23 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
         rules_dir = job.path(job.rules) if job.rules else default_rules_dir()
         out = job.path(job.out) if job.out else Path("reports") / job.name
         book = load_rulebook(rules_dir)
-        manifest = read_manifest(job.path(job.sources.manifest)) if job.sources.manifest else []
-        remote = [row for row in manifest if row["url"].lower().startswith(("http://", "https://"))]
-        fetched = fetch_all([row["url"] for row in remote], Archive(state / "archive"), settings.fetch)
-        local = [job.path(row["url"]) for row in manifest if row not in remote and row["url"]]
-        found = discover(job.local_inputs() + local)
-        archived = {str(f.path): url for url, f in fetched.items() if f.path}
+        manifest_path = job.path(job.sources.manifest) if job.sources.manifest else None
+        manifest = read_manifest(manifest_path) if manifest_path else []
+        urls = list(dict.fromkeys(row["url"] for row in manifest if _scheme(row["url"]) in ("http", "https")))
+        fetched = fetch_all(urls, Archive(state / "archive"), settings.fetch)
+        listed = _manifest_entries(manifest, manifest_path, fetched, job)
+        found = discover(job.local_inputs())
+        taken = {e.path.resolve() for e in listed if e.path}  # a file a manifest row names is that row's
+        entries = (
+            [Entry(str(p), p) for p in dict.fromkeys(found.documents) if p.resolve() not in taken]
+            + [Entry(p, None, f"找不到任务 sources.paths 中的路径 {p}") for p in found.missing]
+            + listed
+        )
         cache = ParseCache(state, rules_dir / "templates")
-        frames, reused = parse_batch(found.documents + [Path(p) for p in archived], rules_dir / "templates", workers=workers, cache_dir=cache.root)
-        failed = [_fetch_failure(url, f.problem) for url, f in fetched.items() if not f.path]
-        frames = _apply_manifest(concat_frames([frames, build_frames(failed)]), manifest, archived, job)
+        readable = [Input(str(e.path), e.source, e.charset) for e in entries if e.path]
+        frames, reused = parse_batch(readable, rules_dir / "templates", workers=workers, cache_dir=cache.root)
+        failed = [_unreadable(e) for e in entries if not e.path]
+        frames = _apply_manifest(concat_frames([frames, build_frames(failed)]), entries)
         store = Store(state)
         try:
             previous_run = store.last_run(job.name)
@@ -57,42 +87,77 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
     return AuditResult(frames, findings, out, found.skipped, resolved, parsed, reused, statuses)
 
 
-def _fetch_failure(url: str, problem: str) -> ParsedReport:
-    report = ParsedReport(source=url, format="http", status="failed")
-    report.problems.append(f"下载失败：{problem}")
+def _scheme(url: str) -> str:
+    match = _SCHEME.match(url)
+    return match.group(1).lower() if match else ""
+
+
+def _manifest_entries(manifest: list[dict], manifest_path: Path | None, fetched: dict, job) -> list[Entry]:
+    """One entry per manifest row, named by its address (made unique by its line when repeated)."""
+    # A URL as written, a local path resolved against the job's folder.
+    addresses = [str(job.path(row["url"])) if row["url"] and not _scheme(row["url"]) else row["url"] for row in manifest]
+    repeated = {a for a in addresses if a and addresses.count(a) > 1}
+    entries = []
+    for row, address in zip(manifest, addresses):
+        line = row["_line"]
+        if address:
+            source = f"{address}#row{line}" if address in repeated else address
+            path, problem, charset = _locate(row["url"], address, fetched)
+        else:
+            source, path, charset = f"{manifest_path.resolve()}#row{line}", None, ""
+            problem = f"清单第 {line} 行没有填写地址（url 为空）"
+        entries.append(Entry(source, path, problem, charset, row))
+    return entries
+
+
+def _locate(url: str, address: str, fetched: dict) -> tuple[Path | None, str, str]:
+    """The file a manifest address stands for, or why there is none; and the declared charset."""
+    scheme = _scheme(url)
+    if scheme in ("http", "https"):
+        got = fetched[url]
+        return (got.path, "", got.charset) if got.path else (None, f"下载失败：{got.problem}", "")
+    if scheme:
+        return None, f"不支持的地址“{url}”：清单中只能填写 http/https 网址或本地文件路径（不支持 {scheme}:）", ""
+    path = Path(address)
+    if path.is_file():
+        return path, "", ""
+    if path.is_dir():
+        return None, f"清单中的路径 {path} 是文件夹，每行只能指向一个文件", ""
+    return None, f"找不到清单中的本地文件 {path}", ""
+
+
+def _unreadable(entry: Entry) -> ParsedReport:
+    report = ParsedReport(source=entry.source, format="http" if _scheme(entry.source) in ("http", "https") else "", status="failed")
+    report.problems.append(entry.problem)
     return report
 
 
-def _apply_manifest(frames: Frames, manifest: list[dict], archived: dict[str, str], job) -> Frames:
-    """Fetched files are named by their URL; manifest rows set agency, kind, year and identity."""
-    rename = dict(archived)
-    renamed = {
-        name: getattr(frames, name).with_columns(pl.col("source").replace(rename))
-        for name in ("documents", "cells", "sections", "lines", "snippets", "notes")
-    }
-    documents = renamed["documents"].with_columns(
-        pl.col("source").replace_strict({v: k for k, v in rename.items()}, default=None, return_dtype=pl.Utf8).alias("local_path")
-    )
-    if manifest:
-        rows = []
-        for row in manifest:
-            url = row["url"]
-            source = url if url.lower().startswith(("http://", "https://")) else str(job.path(url))
-            rows.append({
-                "source": source,
-                "m_agency": row["agency"] or None,
-                "m_kind": row["agency_kind"] or (agency_kind(row["agency"]) if row["agency"] else None),
-                "m_year": int(row["report_year"]) if row["report_year"] else None,
-                "m_id": row.get("agency_id") or (agency_key(row["agency"]) if row["agency"] else None),
-            })
-        pins = pl.DataFrame(rows, schema={"source": KEY, "m_agency": pl.Utf8, "m_kind": pl.Utf8, "m_year": pl.Int32, "m_id": pl.Utf8})
-        documents = documents.join(pins, on="source", how="left").with_columns(
-            pl.coalesce("m_agency", "agency").alias("agency"),
-            pl.coalesce("m_kind", "agency_kind").alias("agency_kind"),
-            pl.coalesce("m_year", "report_year").alias("report_year"),
-            pl.coalesce("m_id", "agency_id").alias("agency_id"),
-        ).drop("m_agency", "m_kind", "m_year", "m_id")
-    renamed["documents"] = documents
-    return Frames(**renamed)
-
-
+def _apply_manifest(frames: Frames, entries: list[Entry]) -> Frames:
+    """Each manifest row sets its document's agency, kind, year and identity; documents say which
+    file was read and the charset its server declared."""
+    rows = []
+    for e in entries:
+        row = e.row or {}
+        agency, year = row.get("agency") or None, row.get("report_year", "")
+        good_year = bool(_YEAR.fullmatch(year))
+        rows.append({
+            "source": e.source,
+            "local_path": str(e.path) if e.path and e.path != Path(e.source) else None,
+            "declared_charset": e.charset or None,
+            "m_agency": agency,
+            "m_kind": row.get("agency_kind") or (agency_kind(agency) if agency else None),
+            "m_year": int(year) if good_year else None,
+            "m_id": row.get("agency_id") or (agency_key(agency) if agency else None),
+            "m_problem": f"清单第 {row['_line']} 行的 report_year“{year}”不是年份，已按报告正文判断" if year and not good_year else None,
+        })
+    schema = {"source": KEY, "local_path": pl.Utf8, "declared_charset": pl.Utf8, "m_agency": pl.Utf8, "m_kind": pl.Utf8,
+              "m_year": pl.Int32, "m_id": pl.Utf8, "m_problem": pl.Utf8}
+    pins = pl.DataFrame(rows, schema=schema)
+    documents = frames.documents.join(pins, on="source", how="left").with_columns(
+        pl.coalesce("m_agency", "agency").alias("agency"),
+        pl.coalesce("m_kind", "agency_kind").alias("agency_kind"),
+        pl.coalesce("m_year", "report_year").alias("report_year"),
+        pl.coalesce("m_id", "agency_id").alias("agency_id"),
+        pl.concat_str([pl.col("problems").replace("", None), "m_problem"], separator="；", ignore_nulls=True).alias("problems"),
+    ).drop("m_agency", "m_kind", "m_year", "m_id", "m_problem")
+    return Frames(documents, frames.cells, frames.sections, frames.lines, frames.snippets, frames.notes)

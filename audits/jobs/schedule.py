@@ -18,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from audits.jobs.config import Job, Settings, load_jobs, load_settings
+from audits.yamlio import YamlFileError
 
 log = logging.getLogger("audits.schedule")
 
@@ -25,7 +26,8 @@ log = logging.getLogger("audits.schedule")
 def run_job_by_name(name: str, config: str = "") -> str:
     """What the scheduler calls (an importable function with simple arguments, as the job store needs).
 
-    A run that finds the job already running is skipped with a warning (the lock decides).
+    A run that finds the job already running is skipped with a warning (the lock decides); one whose
+    job or rule files have become invalid is logged, file and line named, and the scheduler goes on.
     """
     from audits.jobs.history import JobBusy
 
@@ -34,6 +36,9 @@ def run_job_by_name(name: str, config: str = "") -> str:
     except JobBusy as exc:
         log.warning("%s", exc)
         return str(exc)
+    except (YamlFileError, LookupError) as exc:
+        log.error("任务 %s 未能运行：%s", name, exc)
+        return f"任务 {name} 未能运行：{exc}"
 
 
 def run_job_once(name: str, config: str = "") -> str:
@@ -41,14 +46,15 @@ def run_job_once(name: str, config: str = "") -> str:
     from audits.jobs.run import run_job
 
     settings = load_settings(Path(config) if config else None)
-    jobs = load_jobs(settings.jobs_dir)
+    jobs, invalid = load_jobs(settings.jobs_dir)
+    skipped = "；".join(str(exc) for exc in invalid)
     if name not in jobs:
-        raise LookupError(f"没有名为 {name} 的任务（{settings.jobs_dir}）")
+        raise LookupError(f"没有名为 {name} 的有效任务（{settings.jobs_dir}）" + (f"；无效的任务文件：{skipped}" if skipped else ""))
     result = run_job(jobs[name], settings)
     summary = (
         f"{result.frames.documents.height} 份文档（新解析 {result.parsed}，沿用 {result.reused}），"
         f"{result.findings.height} 条发现，输出 {result.out}"
-    )
+    ) + (f"；已跳过无效的任务文件：{skipped}" if skipped else "")
     log.info("job %s: %s", name, summary)
     return summary
 
@@ -66,8 +72,11 @@ def build_scheduler(settings: Settings) -> BaseScheduler:
 
 
 def register_jobs(scheduler: BaseScheduler, settings: Settings, config: str = "") -> list[str]:
-    """Add (or update) every job of the jobs folder; jobs removed from the folder are removed."""
-    jobs = load_jobs(settings.jobs_dir)
+    """Add (or update) every valid job of the jobs folder; jobs removed from the folder, or whose
+    file is no longer valid, are removed. Invalid files are logged with their file and line."""
+    jobs, invalid = load_jobs(settings.jobs_dir)
+    for exc in invalid:
+        log.error("任务文件无效，未排入计划：%s", exc)
     for name, job in jobs.items():
         scheduler.add_job(run_job_by_name, trigger(job), args=[name, config], id=name, name=name, replace_existing=True)
     for existing in scheduler.get_jobs():

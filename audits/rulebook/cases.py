@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-from ruamel.yaml import YAML
-
 from audits.frames import build_frames
 from audits.ingest import read_bytes
 from audits.model import Cell, Finding, ParsedReport
 from audits.parse.report import parse
 from audits.rulebook.book import Rulebook
+from audits.yamlio import plain, read_yaml
 
 CLEAN = "clean_2021"
 
@@ -56,7 +55,7 @@ def load_cases(folder: Path) -> list[Case]:
     """Every case of `<folder>/cases/*.yaml`, in file and case order."""
     cases = []
     for path in sorted((folder / "cases").glob("*.yaml")):
-        doc = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        doc = plain(read_yaml(path))
         cases.extend(Case(doc["rule"], name, spec or {}) for name, spec in doc["cases"].items())
     return cases
 
