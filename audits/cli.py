@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from audits.locks import Busy
 from audits.yamlio import YamlFileError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="政府信息公开工作年度报告审核工具")
@@ -50,6 +51,8 @@ def run(
             raise typer.Exit(1) from None
         print(f"任务 {job}：{summary}")
         return
+    from audits.outputs import OutputFolderError
+
     missing = [str(p) for p in inputs or [] if not p.exists()]
     if missing:
         _usage_error(f"找不到输入：{', '.join(missing)}")
@@ -64,8 +67,11 @@ def run(
         task = bar.add_task("parse", total=None)
         try:
             result = run_audit(list(inputs or []), rules_dir, out, on_progress=lambda n: bar.advance(task, n), workers=workers, settings=settings)
-        except YamlFileError as exc:
+        except (YamlFileError, OutputFolderError) as exc:
             _usage_error(str(exc))
+        except Busy as exc:
+            console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+            raise typer.Exit(1) from None
     f = result.findings
     docs = result.frames.documents
     console.print(
