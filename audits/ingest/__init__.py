@@ -13,9 +13,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from charset_normalizer import from_bytes
-
 from audits.ingest.docx import read_docx
+from audits.ingest.encoding import decode, utf16_order
 from audits.ingest.html import read_html
 from audits.ingest.pdf import read_pdf
 from audits.model import SourceText
@@ -27,7 +26,6 @@ NOT_DOCUMENT_SUFFIXES = {
     ".parquet", ".db", ".sqlite", ".exe", ".dll", ".so", ".pyc", ".css", ".js",
 }
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-]+)""", re.I)
 _HTML_SNIFF = re.compile(r"<\s*(html|body|table|p|div|meta|head|!doctype)\b", re.I)
 # Bytes that text in any encoding we read never holds: C0 controls other than \t \n \v \f \r and ESC.
 # Random or compressed bytes hold them at about one byte in ten, NULs or not.
@@ -65,25 +63,26 @@ def discover(inputs: list[Path]) -> Discovery:
     return Discovery(documents, skipped, missing)
 
 
-def read_document(path: Path, limits: Limits = Limits()) -> tuple[SourceText, bytes]:
-    """Read one file; returns the text and the raw bytes (for the content hash)."""
+def read_document(path: Path, limits: Limits = Limits(), declared: str | None = None) -> tuple[SourceText, bytes]:
+    """Read one file; returns the text and the raw bytes (for the content hash). `declared` is the
+    charset a server sent with the file (HTTP Content-Type), if it was fetched."""
     source = str(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         return _failed(source, f"无法读取文件: {exc.strerror or exc}"), b""
-    return read_bytes(source, data, limits), data
+    return read_bytes(source, data, limits, declared), data
 
 
-def read_bytes(source: str, data: bytes, limits: Limits = Limits()) -> SourceText:
-    text = _read_bytes(source, data, limits)
+def read_bytes(source: str, data: bytes, limits: Limits = Limits(), declared: str | None = None) -> SourceText:
+    text = _read_bytes(source, data, limits, declared)
     if not text.problems and not any(line.replace("\ufeff", "").strip() for line in text.lines):
         # A BOM alone, a page of scripts, an empty <body>: nothing to read, and the finding must say so.
         return _failed(source, "文件没有可读的文字内容", text.format)
     return text
 
 
-def _read_bytes(source: str, data: bytes, limits: Limits) -> SourceText:
+def _read_bytes(source: str, data: bytes, limits: Limits, declared: str | None) -> SourceText:
     if not data.strip():
         return _failed(source, "文件为空")
     kind = sniff(data)
@@ -97,7 +96,7 @@ def _read_bytes(source: str, data: bytes, limits: Limits) -> SourceText:
             return read_docx(source, data)
         if kind in ("binary", "archive", "image"):
             return _failed(source, "不是可识别的文档（二进制内容）", kind)
-        text, encoding, problems = decode(data)
+        text, encoding, problems = decode(data, declared)
         if kind == "html" or _HTML_SNIFF.search(text[:4096]):
             return read_html(source, text, encoding, problems)
         return SourceText(source, "text", encoding, text.splitlines(), problems=problems)
@@ -118,45 +117,12 @@ def sniff(data: bytes) -> str:
     if head.startswith(_IMAGE_MAGIC):
         return "image"
     sample = data[:4096]
-    if len(_CONTROL_BYTES.findall(sample)) > len(sample) // 20 and not sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+    utf16 = sample.startswith((b"\xff\xfe", b"\xfe\xff")) or utf16_order(data)
+    if len(_CONTROL_BYTES.findall(sample)) > len(sample) // 20 and not utf16:
         return "binary"
     if re.search(rb"<\s*(html|body|table|!doctype)\b", sample, re.I):
         return "html"
     return "text"
-
-
-def decode(data: bytes) -> tuple[str, str, tuple[str, ...]]:
-    """Bytes → text: BOM, then a declared <meta charset>, then UTF-8, then charset-normalizer."""
-    for bom, enc in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
-        if data.startswith(bom):
-            return data.decode(enc, errors="replace"), enc, ()
-    problems: list[str] = []
-    declared = _META_CHARSET.search(data[:4096])
-    if declared:
-        enc = _canonical(declared.group(1).decode("ascii", "ignore"))
-        try:
-            return data.decode(enc), enc, ()
-        except (LookupError, UnicodeDecodeError):
-            problems.append(f"网页声明的编码 {enc} 与内容不符，已自动识别编码")
-    try:
-        return data.decode("utf-8"), "utf-8", tuple(problems)
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030"), "gb18030", tuple(problems)
-    except UnicodeDecodeError:
-        pass
-    best = from_bytes(data).best()
-    if best is not None:
-        return str(best), best.encoding, tuple(problems)
-    problems.append("无法识别文字编码，按 UTF-8 读取，部分字符可能丢失")
-    return data.decode("utf-8", errors="replace"), "utf-8", tuple(problems)
-
-
-def _canonical(enc: str) -> str:
-    enc = enc.lower()
-    # GB2312 and GBK pages routinely use characters only GB18030 has: read them as GB18030.
-    return "gb18030" if enc in ("gb2312", "gbk", "gb_2312-80", "x-gbk") else enc
 
 
 def _failed(source: str, problem: str, fmt: str = "") -> SourceText:

@@ -16,7 +16,9 @@ def read_html(source: str, text: str, encoding: str, problems: tuple[str, ...] =
     import lxml.html
 
     try:
-        root = lxml.html.document_fromstring(text)
+        # As UTF-8 bytes with the encoding fixed: lxml refuses a str that carries its own encoding
+        # declaration (XHTML's <?xml … encoding="…"?>), and the text is decoded already.
+        root = lxml.html.document_fromstring(text.encode("utf-8"), parser=lxml.html.HTMLParser(encoding="utf-8"))
     except Exception:  # noqa: BLE001 - lxml raises several types on junk
         return SourceText(source, "html", encoding, [], problems=problems + ("网页无法解析",))
     lines: list[str] = []
