@@ -1,4 +1,8 @@
-"""Web pages: the article's text as lines, each table row as a `| a | b |` row."""
+"""Web pages: the article's text as lines, each data table's row as a `| a | b |` row.
+
+Tables that lay out the page (the article in a cell beside a menu, a whole body in one cell) are
+walked like any other block; only tables that hold data become rows.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,13 @@ from audits.model import SourceText
 _BLOCK_TAGS = {
     "p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "tr",
     "table", "ul", "ol", "header", "footer", "title", "center", "blockquote", "pre", "dd", "dt",
+    "td", "th",  # reached only inside layout tables: each cell is a block of the page
 }
 _DROP_TAGS = {"script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "head"}
+_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+# Longer than any cell of a data table: the longest label of the unified template is 36 characters,
+# and the longest cell of the real pages under ../shared 37.
+_PROSE = 300
 
 
 def read_html(source: str, text: str, encoding: str, problems: tuple[str, ...] = ()) -> SourceText:
@@ -43,7 +52,7 @@ def _walk_html(node, lines: list[str], buffer: list[str]) -> None:
     if tag in _DROP_TAGS:
         _append_tail(node, buffer)
         return
-    if tag == "table":
+    if tag == "table" and not _lays_out(node):
         _flush(buffer, lines)
         lines.extend(_html_table_rows(node))
         _append_tail(node, buffer)
@@ -62,6 +71,17 @@ def _walk_html(node, lines: list[str], buffer: list[str]) -> None:
 def _append_tail(node, buffer: list[str]) -> None:
     if node.tail:
         buffer.append(node.tail)
+
+
+def _lays_out(table) -> bool:
+    """Whether a table lays out the page rather than holding data: one of its own cells holds
+    another table, a heading, or prose longer than any cell of a data table."""
+    for cell in table.xpath("./tr/td | ./tr/th | ./*/tr/td | ./*/tr/th"):
+        if cell.find(".//table") is not None or next(cell.iter(*_HEADINGS), None) is not None:
+            return True
+        if len(cell.text_content()) > _PROSE:
+            return True
+    return False
 
 
 def _html_table_rows(table) -> list[str]:
