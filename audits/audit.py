@@ -21,7 +21,7 @@ import polars as pl
 
 from audits.frames import Frames, build_frames, concat_frames
 from audits.identity import agency_key
-from audits.ingest import Limits, discover, read_document
+from audits.ingest import Limits, Skipped, discover, display_path, read_document
 from audits.layouts import load_layouts
 from audits.model import Finding, ParsedReport
 from audits.parse.report import parse
@@ -45,7 +45,7 @@ class AuditResult:
     frames: Frames
     findings: pl.DataFrame
     out: Path
-    skipped: list[Path] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     resolved: pl.DataFrame | None = None
     parsed: int = 0
     reused: int = 0
@@ -69,13 +69,13 @@ def parse_file(path: str, templates_dir: str, cache_dir: str = "") -> ParsedRepo
         cache = ParseCache.at(Path(cache_dir)) if cache_dir else None
         cached = cache.get(digest) if cache else None
         if cached is not None:
-            cached.source, cached.reused = path, True
+            cached.source, cached.reused = text.source, True
             return cached
         report = parse(text, _layouts(templates_dir), digest)
         if cache and data:
             cache.put(report)
     except Exception as exc:  # noqa: BLE001 - one bad report must not take the batch down
-        report = ParsedReport(source=path, status="failed")
+        report = ParsedReport(source=display_path(path), status="failed")
         report.problems.append(f"解析程序出错（{type(exc).__name__}: {exc}）")
     return report
 
