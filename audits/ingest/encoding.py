@@ -157,21 +157,30 @@ def _pieces(text: str) -> list[str]:
 
 
 def _bad(piece: str) -> bool:
+    if piece.isascii():  # markup, scripts: no sign of any codec's mistake is ASCII
+        return False
     if _MARKS_RE.search(piece) and (_WRONG_RE.search(piece) or len(_FOREIGN_RE.findall(piece)) * 100 > len(piece)):
         return True
-    # Plain simplified Chinese, every character in GB2312 (spaces of any width aside), is not
-    # mojibake: UTF-8 read as GBK strays outside it (UTF-8's continuation bytes 80–A0 make GBK-only
-    # characters). Most pieces of a report stop here, before the costly measure.
-    try:
-        "".join(piece.split()).encode("gb2312")
+    # Plain Chinese, every character in GB2312 or every one in Big5 (spaces of any width aside), is
+    # not mojibake: UTF-8 read as GBK strays outside both (its continuation bytes 80–A0 make
+    # characters only GBK has; none of 248 garbled pieces of the reports under ../shared, simplified
+    # or traditional, stayed inside either). Most pieces stop here, before the costly measure.
+    plain = "".join(piece.split())
+    if _encodes(plain, "gb2312") or _encodes(plain, "big5"):
         return False
-    except UnicodeEncodeError:
-        pass
     # Chaos is measured where a quarter or more of the piece is not ASCII: markup, scripts, English
     # and markdown tables measure as chaos, and are never mojibake of Chinese. The whole measure
     # (threshold 1.0): with a lower one, mess_ratio reports the first messy stretch alone.
     not_ascii = len(piece) - len(piece.encode("ascii", errors="ignore"))
     return not_ascii * 4 >= len(piece) and mess_ratio(piece, 1.0) >= _MESSY
+
+
+def _encodes(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _garbled_problem(text: str, enc: str) -> tuple[str, ...]:
