@@ -3,9 +3,10 @@ reports re-encoded.
 
 Every text report and web page under ../shared (seeds, corpus) is written in each encoding a Chinese
 government site or crawler produces, with and without a declaration, whole and cut to its first
-1,000, 200 and 40 characters (a title and chrome only: harder to recognise). A reading is right when its lines are
-exactly those of the same text read from UTF-8; a wrong reading is silent when it comes with no
-problem sentence.
+1,000, 200 and 40 characters (a title and chrome only: harder to recognise). A reading is right when
+its lines are exactly those of the same text read from UTF-8; a wrong reading is silent when it comes
+with no problem sentence. Then the hardest case alone: each distinct line of the text reports (a
+table label, a heading) as a Big5 file of its own, without a declaration.
 
     .venv/bin/python -m benchmarks.bench_encodings
 """
@@ -77,6 +78,21 @@ def measure(shared: Path) -> dict[str, list[int]]:
     return dict(tally)
 
 
+def measure_lines(shared: Path) -> list[int]:
+    """[lines, right, wrong and silent] for each distinct line (4 characters or more) alone in Big5."""
+    paths = sorted(shared.glob("seeds/*.txt")) + sorted(shared.glob("corpus/*.txt"))
+    lines = {line.strip() for path in paths for line in path.read_text(encoding="utf-8").splitlines()}
+    tally = [0, 0, 0]
+    for line in sorted(line for line in lines if len(line) >= 4):
+        data = _traditional(line).encode("big5", errors="replace")
+        got = read_bytes("line.txt", data)
+        right = got.lines == data.decode("big5").splitlines()
+        tally[0] += 1
+        tally[1] += right
+        tally[2] += not right and not got.problems
+    return tally
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="decoding accuracy over the real reports")
     ap.add_argument("--shared", type=Path, default=SHARED)
@@ -87,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<52} {n:>5} {right:>6} {silent:>13}")
     n = sum(r[0] for r in tally.values())
     print(f"{'all':<52} {n:>5} {sum(r[1] for r in tally.values()):>6} {sum(r[2] for r in tally.values()):>13}")
+    n, right, silent = measure_lines(args.shared)
+    print(f"{'big5, one line alone (labels, headings)':<52} {n:>5} {right:>6} {silent:>13}")
     return 0
 
 
