@@ -14,7 +14,7 @@ import polars as pl
 
 from audits.frames import Frames
 from audits.identity import agency_key
-from audits.ingest import discover
+from audits.ingest import Skipped, discover
 from audits.workers import Budget, parse_batch
 
 PACKAGE = Path(__file__).resolve().parent
@@ -35,7 +35,7 @@ class AuditResult:
     frames: Frames
     findings: pl.DataFrame
     out: Path
-    skipped: list[Path] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     resolved: pl.DataFrame | None = None
     parsed: int = 0
     reused: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Optional
 
@@ -37,6 +38,7 @@ def run(
 ) -> None:
     """审核一批年度报告，写出 HTML、findings/documents/cells 文件。"""
     from audits.audit import default_rules_dir, run_audit
+    from audits.ingest import display_path
 
     if job:
         from audits.jobs.history import JobBusy
@@ -53,7 +55,7 @@ def run(
         return
     from audits.outputs import OutputFolderError
 
-    missing = [str(p) for p in inputs or [] if not p.exists()]
+    missing = [display_path(p) for p in inputs or [] if not p.exists()]
     if missing:
         _usage_error(f"找不到输入：{', '.join(missing)}")
     from audits.jobs.config import load_settings
@@ -75,11 +77,17 @@ def run(
     f = result.findings
     docs = result.frames.documents
     console.print(
-        f"审核了 {docs.height} 份文档（跳过 {len(result.skipped)} 个非文档文件）；"
+        f"审核了 {docs.height} 份文档（跳过 {_skipped(result.skipped)}）；"
         f"发现 错误 {f.filter(f['severity'] == 'error').height}、警告 {f.filter(f['severity'] == 'warning').height}、"
         f"提示 {f.filter(f['severity'] == 'info').height}。"
     )
     print(f"HTML 审核报告：{(result.out / 'index.html').resolve()}")
+
+
+def _skipped(skipped) -> str:
+    """How many files were skipped, by why: "4 个非文档文件、1 个指向输入目录以外的链接"."""
+    counts = Counter(item.why for item in skipped)
+    return "、".join(f"{n} 个{why}" for why, n in counts.most_common()) or "0 个文件"
 
 
 @app.command()

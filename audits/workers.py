@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from audits.frames import Frames, build_frames, concat_frames
-from audits.ingest import Limits, read_document
+from audits.ingest import Limits, display_path, read_document
 from audits.layouts import load_layouts
 from audits.model import ParsedReport
 from audits.parse.report import parse
@@ -63,12 +63,10 @@ def parse_file(path: str, templates_dir: str, cache_dir: str = "", source: str =
     """Read and parse one file, or take it from the parse cache; never raises."""
     from audits.jobs.history import ParseCache
 
-    source = source or path
+    source = source or display_path(path)
     try:
         with _time_limit(seconds):
-            # NOTE: `charset` is meant for ingest's decoding (`read_bytes(..., declared_charset=)`), which
-            # does not take it yet; until then it only keys the parse cache.
-            text, data = read_document(Path(path), Limits())
+            text, data = read_document(Path(path), Limits(), declared=charset or None)
             digest = hashlib.sha256(data).hexdigest()
             key = f"{digest}-{charset}" if charset else digest
             cache = ParseCache.at(Path(cache_dir)) if cache_dir else None
