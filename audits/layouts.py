@@ -76,7 +76,7 @@ class TableSpec(_Strict):
 
 
 class YearRange(_Strict):
-    from_: int = Field(alias="from")
+    from_: int = Field(0, alias="from")
     to: int | None = None
 
     def contains(self, year: int) -> bool:
@@ -84,12 +84,17 @@ class YearRange(_Strict):
 
 
 class Layout(_Strict):
+    """A report format. `unified: false` marks a format from before the unified one (the 2008
+    条例's): such a layout only says how to recognise it; nothing of the unified format is looked
+    for in its reports, and the rulebook holds only the unified layouts."""
+
     template: str
     title: str
     report_years: YearRange
     markers: list[str]
-    sections: list[SectionSpec]
-    tables: dict[str, TableSpec]
+    unified: bool = True
+    sections: list[SectionSpec] = Field(default_factory=list)
+    tables: dict[str, TableSpec] = Field(default_factory=dict)
 
     @cached_property
     def heading_words(self) -> re.Pattern:

@@ -105,7 +105,9 @@ class AgencyPage:
     categories: dict[str, int]
 
 
-def verdict(status: str, tables_found: str, severities: list[str]) -> tuple[str, str]:
+def verdict(status: str, tables_found: str, severities: list[str], before_unified: bool = False) -> tuple[str, str]:
+    if before_unified:
+        return "旧格式", "unknown"  # a report from before the unified format is not held to it
     if status == "failed" or (status == "partial" and len([t for t in tables_found.split(",") if t]) < 3):
         return "无法判断", "unknown"
     if "error" in severities:
@@ -205,7 +207,7 @@ def _report_view(doc, findings, cells, sections, statuses, lines, rules: dict[st
     states = {state: [] for state in ("passed", "not_applicable", "undetermined")}
     for s in statuses.iter_rows(named=True) if statuses is not None else []:
         states[s["state"]].append({"id": s["rule_id"], "title": rules[s["rule_id"]].title, "reason": s["reason"]})
-    label, css = verdict(doc["status"], doc["tables_found"] or "", [v.severity for v in views])
+    label, css = verdict(doc["status"], doc["tables_found"] or "", [v.severity for v in views], doc["template"] in book.earlier)
     source = Path(doc["source"]).resolve()
     return ReportView(
         anchor="",

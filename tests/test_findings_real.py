@@ -92,3 +92,11 @@ def test_corpus_reports_that_agree_have_no_claim_findings(findings):
     # 022 says "未收到因政府信息公开提出的行政复议、行政诉讼的申请" — about litigation, not applications
     for prefix in ("001_", "004_", "007_", "010_", "013_", "016_", "017_", "022_", "027_", "030_"):
         assert _of(findings, prefix).filter(pl.col("category") == "claim_contradiction").is_empty(), prefix
+
+
+def test_a_report_from_before_the_unified_format_is_not_held_to_it(findings, audited):
+    # 平潭公安局 2018 (read): the 2008 条例's parts (概述, 收费及减免, …) and no unified tables
+    doc = next(d for d in audited.documents if d["source"].endswith("107_pingtan-gaj_2018.txt"))
+    assert (doc["template"], doc["report_year"], doc["status"]) == ("pre2019", "2018", "parsed")
+    mine = findings.filter(pl.col("file") == "107_pingtan-gaj_2018.txt")
+    assert mine.select("rule_id", "category", "severity").rows() == [("TPL-EARLIER", "template_version", "info")]

@@ -52,6 +52,8 @@ def text(el) -> str:
 
 
 def expected_verdict(doc: dict, severities: list[str]) -> str:
+    if doc["template"] == "pre2019":
+        return "旧格式"
     tables = [t for t in (doc.get("tables_found") or "").split(",") if t]
     if doc["status"] == "failed" or (doc["status"] == "partial" and len(tables) < 3):
         return "无法判断"

@@ -33,7 +33,7 @@ def run_rules(book: Rulebook, frames: Frames, history: pl.DataFrame | None = Non
     """Every rule of `book` over the batch's frames (and earlier runs' cells for cross-year rules)."""
     from audits.engines import gx_engine, pandera_engine
 
-    batch = Batch(frames, book.layouts, history)
+    batch = Batch(frames, book.layouts, history, book.earlier)
     by_engine: dict[str, list[Rule]] = {}
     for rule in book.rules:
         by_engine.setdefault(rule.engine, []).append(rule)
@@ -70,9 +70,12 @@ def _measure(rule: Rule, batch: Batch) -> Measure:
     reports that could not be read undetermined (unless reading is the rule's business)."""
     kind = type(rule.check)
     docs = batch.frames.documents
-    applicable = docs.filter(rule.applies_to.expr())
+    earlier = pl.col("template").is_in(list(batch.earlier)) & pl.lit(not rule.applies_to.earlier_formats)
+    applicable = docs.filter(rule.applies_to.expr() & ~earlier)
     outside = docs.join(applicable.select("source"), on="source", how="anti")
-    skipped = [_state(outside, NOT_APPLICABLE, rule.applies_to.describe())]
+    before_unified = "、".join(f.title for f in batch.earlier.values())
+    reason = pl.when(earlier).then(pl.lit(f"报告采用统一格式施行之前的格式（{before_unified}），不按统一格式核对")).otherwise(pl.lit(rule.applies_to.describe()))
+    skipped = [outside.select(pl.col("source").cast(KEY), pl.lit(NOT_APPLICABLE).alias("state"), reason.alias("reason"))]
     if not kind.judges_unreadable:
         skipped.append(_state(applicable.filter(pl.col("status") == "failed"), UNDETERMINED, "文件无法读取，未能核对"))
         applicable = applicable.filter(pl.col("status") != "failed")

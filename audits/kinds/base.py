@@ -136,6 +136,7 @@ class Batch:
     frames: Frames
     layouts: dict[str, Layout]
     history: pl.DataFrame | None = None
+    earlier: dict[str, Layout] = field(default_factory=dict)  # formats before the unified one
     cache: dict = field(default_factory=dict)
 
     @cached_property

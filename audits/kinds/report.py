@@ -220,21 +220,29 @@ class Deadline(Kind):
 
 class Template(Kind):
     kind: Literal["template"]
-    flag: Literal["outdated", "mixed"]
+    flag: Literal["outdated", "mixed", "earlier"]
 
     engine = "great_expectations"
     verdicts = (Compare, NotInSet)
     reads = "documents"
     title = "格式版本"
-    description = "flag: outdated 时，表格应使用适用于报告年度的格式（2019、2020 年度用 2019 年版，2021 年度起用 2021 年版）；flag: mixed 时，表格不应混用新旧两版。"
+    description = (
+        "flag: outdated 时，表格应使用适用于报告年度的格式（2019、2020 年度用 2019 年版，2021 年度起用 2021 年版）；"
+        "flag: mixed 时，表格不应混用新旧两版；flag: earlier 时，指出采用统一格式施行之前的格式的报告（规则需 applies_to: {earlier_formats: true}）。"
+    )
     example = "kind: template\nflag: outdated"
 
     def placeholders(self) -> dict[str, str]:
-        return {"template": "报告使用的格式年份（如“2019”）", "year": "报告年度"}
+        return {"template": "报告使用的格式年份（如“2019”）", "year": "报告年度"} if self.flag != "earlier" else {"year": "报告年度", "format": "报告采用的格式"}
 
     def measure(self, batch: Batch, docs: pl.DataFrame) -> Measure:
         read = docs.filter(pl.col("template").is_in([*batch.layouts, "mixed"]))
-        if self.flag == "mixed":
+        if self.flag == "earlier":
+            names = {name: f.title for name, f in batch.earlier.items()}
+            judged = docs
+            verdict = NotInSet("template", tuple(names))
+            detail = pl.format("{} 年度报告采用{}", pl.col("report_year").fill_null("本"), pl.col("template").replace_strict(names, default=""))
+        elif self.flag == "mixed":
             judged = read
             verdict = NotInSet("template", ("mixed",))
             detail = pl.lit("表三“（六）其他处理”印为单独一行（2019 年版格式），其余表格为 2021 年版格式")
@@ -254,7 +262,8 @@ class Template(Kind):
             detail = pl.format("{} 年度报告使用了 {} 年版格式的表格", pl.col("report_year"), pl.col("template"))
         rest = unjudged(docs, judged["source"], UNDETERMINED, "未识别报告使用的格式或报告年度")
         explain = lambda failing: failing.select(  # noqa: E731
-            "source", detail.alias("detail"), pl.col("template").alias("p.template"), pl.col("report_year").cast(pl.Utf8).alias("p.year")
+            "source", detail.alias("detail"), pl.col("template").alias("p.template"), pl.col("report_year").cast(pl.Utf8).alias("p.year"),
+            pl.col("template").replace_strict({n: f.title for n, f in batch.earlier.items()}, default="").alias("p.format"),
         )
         return Measure(judged, (verdict,), explain, rest)
 

@@ -60,6 +60,10 @@ def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") 
     report.lines = lines
     _read_title(report, lines)
     stream = build_stream(lines)
+    earlier = _earlier_format(stream, layouts, report.report_year)
+    if earlier is not None:
+        return _before_unified(report, earlier, lines, stream)
+    layouts = {name: layout for name, layout in layouts.items() if layout.unified}
     layout = _detect_layout(stream, layouts, report.report_year)
     headings = find_sections(stream, layout)
     body_end = _body_end(lines, stream, headings)
@@ -73,6 +77,34 @@ def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") 
     report.status = _status(report)
     if report.status == "failed":
         report.problems = ["未识别为政府信息公开工作年度报告（没有找到报告标题、六个部分的标题或统计表）"]
+    return report
+
+
+def _earlier_format(stream: Stream, layouts: dict[str, Layout], year: int | None) -> Layout | None:
+    """The format before the unified one, when the report is in it: by its year, or — year unknown —
+    by that format's words with none of the unified format's."""
+    for layout in layouts.values():
+        if layout.unified:
+            continue
+        if year is not None:
+            if layout.report_years.contains(year):
+                return layout
+            continue
+        hits = lambda lay: sum(compact_label(m) in stream.text for m in lay.markers)  # noqa: E731
+        if hits(layout) >= 2 and not any(hits(other) for other in layouts.values() if other.unified):
+            return layout
+    return None
+
+
+def _before_unified(report: ParsedReport, layout: Layout, lines: list[Line], stream: Stream) -> ParsedReport:
+    """A report in a format before the unified one: its title, dates and text are read, nothing else
+    (the unified format's sections and tables are not looked for)."""
+    report.template = layout.template
+    body_end = _body_end(lines, stream, [])
+    report.published = _published(lines, [])
+    report.signed, report.signed_raw = _signed(lines, body_end, report)
+    report.body = (next((line.no for line in lines if _names_a_report_year(line.text)), 1), body_end)
+    report.status = "parsed" if report.title else "partial"
     return report
 
 

@@ -10,7 +10,7 @@ the engine that will run them, section keys. All mistakes of a folder are report
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -31,6 +31,7 @@ class AppliesTo(BaseModel):
     templates: list[str] = Field(default_factory=list)  # empty: every template
     agency_kinds: list[str] = Field(default_factory=list)
     report_years: dict[str, int] = Field(default_factory=dict)  # {from: 2021, to: 2024}
+    earlier_formats: bool = False  # also reports in a format before the unified one (2018 and earlier)
 
     @field_validator("templates", mode="before")
     @classmethod
@@ -121,8 +122,9 @@ class RulebookError(YamlFileError):
 @dataclass(frozen=True)
 class Rulebook:
     rules: list[Rule]
-    layouts: dict[str, Layout]
+    layouts: dict[str, Layout]  # the unified formats, which the rules hold reports to
     folder: Path
+    earlier: dict[str, Layout] = field(default_factory=dict)  # formats before the unified one
 
     @cached_property
     def labels(self) -> Labels:
@@ -136,7 +138,9 @@ def load_rulebook(folder: Path) -> Rulebook:
     """All rule files of a folder and its `templates/` layouts, checked as a whole."""
     if not folder.is_dir():
         raise YamlFileError(folder, 1, 1, "规则目录不存在")
-    layouts = load_layouts(folder / "templates")
+    formats = load_layouts(folder / "templates")
+    # The rules hold reports to the unified formats; earlier ones are recognised, not held to them.
+    layouts = {name: layout for name, layout in formats.items() if layout.unified}
     if not layouts:
         raise YamlFileError(folder / "templates", 1, 1, "没有模板版式文件（templates/*.yaml）")
     rules: list[Rule] = []
@@ -166,7 +170,7 @@ def load_rulebook(folder: Path) -> Rulebook:
                 rules.append(rule)
     if errors:
         raise RulebookError(errors)
-    return Rulebook(rules, layouts, folder)
+    return Rulebook(rules, layouts, folder, {name: f for name, f in formats.items() if not f.unified})
 
 
 def _problems(rule: Rule, layouts: dict[str, Layout], path: Path, node):

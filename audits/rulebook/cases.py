@@ -171,7 +171,7 @@ class _Builder:
 
     def _parse(self, key: tuple, data) -> ParsedReport:
         if key not in self.parsed:
-            self.parsed[key] = parse(read_bytes("case", data()), self.book.layouts)
+            self.parsed[key] = parse(read_bytes("case", data()), {**self.book.layouts, **self.book.earlier})
         return self.parsed[key]
 
 
