@@ -15,6 +15,7 @@ import polars as pl
 from audits.frames import Frames
 from audits.identity import agency_key
 from audits.ingest import Skipped, discover
+from audits.ingest.files import PAGE_ATTACHMENT
 from audits.workers import Budget, parse_batch
 
 PACKAGE = Path(__file__).resolve().parent
@@ -112,9 +113,23 @@ def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, 
     found = find_documents(inputs)
     budget = settings.limits.budget() if settings is not None else Budget()
     frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=on_progress, budget=budget)
+    frames, attached = fold_attachments(frames)
     extra = {"unreported": unreported(settings, frames)} if settings is not None else None
     findings, _, statuses = audit_batch(frames, book, out, extra=extra)
-    return AuditResult(frames, findings, out, found.skipped, parsed=frames.documents.height, statuses=statuses)
+    return AuditResult(frames, findings, out, found.skipped + attached, parsed=frames.documents.height, statuses=statuses)
+
+
+def fold_attachments(frames: Frames) -> tuple[Frames, list[Skipped]]:
+    """A page read through its attachment makes the attachment's own document a repeat of it: that
+    one is dropped from the batch and counted as skipped, so the report is audited once."""
+    read = frames.documents.filter(pl.col("attachment") != "").select(pl.col("source").cast(pl.Utf8), "attachment")
+    consumed = {str(Path(source).parent / name) for source, name in read.iter_rows()}
+    repeats = [s for s in frames.documents["source"].cast(pl.Utf8).to_list() if s in consumed]
+    if not repeats:
+        return frames, []
+    keep = ~pl.col("source").cast(pl.Utf8).is_in(repeats)
+    folded = Frames(*(getattr(frames, name).filter(keep) for name in Frames.__dataclass_fields__))
+    return folded, [Skipped(Path(s), PAGE_ATTACHMENT) for s in repeats]
 
 
 def unreported(settings, frames: Frames) -> list[str]:

@@ -35,6 +35,8 @@ DOCUMENT_SCHEMA = {
     "body_end": pl.Int32,
     "problems": pl.Utf8,
     "content_hash": pl.Utf8,
+    "attachments": pl.Utf8,  # the documents a page links to, one link a line
+    "attachment": pl.Utf8,  # the attached document read as the report
 }
 CELL_SCHEMA = {
     "source": KEY,
@@ -96,6 +98,8 @@ def build_frames(reports: list[ParsedReport]) -> Frames:
                 "body_end": r.body[1],
                 "problems": "；".join(r.problems),
                 "content_hash": r.content_hash,
+                "attachments": "\n".join(a.href for a in r.attachments),
+                "attachment": r.attachment,
             }
         )
         # Tuples in schema order (one per row) build the frames faster than dicts.

@@ -16,6 +16,14 @@ class SourceText:
     encoding: str
     lines: list[str]
     problems: tuple[str, ...] = ()  # what went wrong while reading, in Chinese, for parse_error findings
+    attachments: tuple[Attachment, ...] = ()  # documents a web page links to (.pdf, .doc, .docx, .wps)
+
+
+class Attachment(NamedTuple):
+    """A document a page links to: the link as written (relative to the page) and its name."""
+
+    href: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,8 @@ class ParsedReport:
     problems: list[str] = field(default_factory=list)
     content_hash: str = ""
     body: tuple[int, int] = (0, 0)  # first and last line of the report body (title to sign-off)
+    attachments: tuple[Attachment, ...] = ()  # documents the page links to
+    attachment: str = ""  # the attached document read as the report, when the page holds only its title
     reused: bool = False  # taken from the parse cache of an earlier run, not parsed again
 
 

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import unquote, urlsplit
 
 from audits.frames import Frames, build_frames, concat_frames
 from audits.ingest import Limits, display_path, read_document
 from audits.layouts import load_layouts
 from audits.model import ParsedReport
-from audits.parse.report import parse
+from audits.parse.report import NO_TITLE, parse, status_of
 
 CHUNK = 50  # documents per task handed to a parse worker, which returns their frames
 
@@ -41,12 +42,13 @@ class Budget:
 
 
 class Input(NamedTuple):
-    """A file to parse, the name its document carries (default: the path) and the charset its
-    server declared ("" when none)."""
+    """A file to parse, the name its document carries (default: the path), the charset its server
+    declared ("" when none) and, for a page's attachment fetched apart, the page it belongs to."""
 
     path: str
     source: str = ""
     charset: str = ""
+    page: ParsedReport | None = None
 
 
 class DocumentTimeout(BaseException):
@@ -59,13 +61,19 @@ def _layouts(templates_dir: str):
     return load_layouts(Path(templates_dir))
 
 
-def parse_file(path: str, templates_dir: str, cache_dir: str = "", source: str = "", charset: str = "", seconds: float = 0) -> ParsedReport:
+def parse_file(
+    path: str, templates_dir: str, cache_dir: str = "", source: str = "", charset: str = "", seconds: float = 0, page: ParsedReport | None = None
+) -> ParsedReport:
     """Read and parse one file, or take it from the parse cache; never raises."""
     from audits.jobs.history import ParseCache
 
     source = source or display_path(path)
     try:
         with _time_limit(seconds):
+            if page is not None:
+                report = read_attachment(Path(path), page, templates_dir)
+                report.source = source
+                return report
             text, data = read_document(Path(path), Limits(), declared=charset or None)
             digest = hashlib.sha256(data).hexdigest()
             key = f"{digest}-{charset}" if charset else digest
@@ -75,6 +83,8 @@ def parse_file(path: str, templates_dir: str, cache_dir: str = "", source: str =
                 cached.source, cached.reused = source, True
                 return cached
             report = parse(text, _layouts(templates_dir), digest)
+            if holds_only_its_title(report):
+                report = _from_attachment(Path(path), report, templates_dir)
             report.source = source
             if cache and data:
                 cache.put(report, key)
@@ -84,6 +94,41 @@ def parse_file(path: str, templates_dir: str, cache_dir: str = "", source: str =
         report = failed(source, "所需内存超过解析进程的上限，未能读完（配置 [limits] memory_mb_per_worker）")
     except Exception as exc:  # noqa: BLE001 - one bad report must not take the batch down
         report = failed(source, f"解析程序出错（{type(exc).__name__}: {exc}）")
+    return report
+
+
+def holds_only_its_title(report: ParsedReport) -> bool:
+    """A page whose report is an attachment: it links to documents and holds no table and hardly a
+    section of its own (only its title and the site's chrome, or 附件下载)."""
+    return bool(report.attachments) and not report.tables_found and len(report.sections) < 3
+
+
+def _from_attachment(page: Path, report: ParsedReport, templates_dir: str) -> ParsedReport:
+    """The report in a page's attachment saved beside the page (same folder, the linked file's name),
+    audited as the report with the page's title, date and links kept; else the page, failed,
+    naming what is missing."""
+    for attachment in report.attachments:
+        beside = page.parent / Path(unquote(urlsplit(attachment.href).path)).name
+        if beside.is_file() and beside.resolve() != page.resolve():
+            return read_attachment(beside, report, templates_dir)
+    names = "、".join(a.name for a in report.attachments)
+    missing = failed(report.source, f"报告正文在网页的附件中（{names}），未提供附件：请把附件与网页放在同一目录，或在任务清单中使用网页地址以便下载")
+    missing.attachments, missing.title, missing.agency, missing.report_year = report.attachments, report.title, report.agency, report.report_year
+    missing.agency_kind, missing.published, missing.format = report.agency_kind, report.published, report.format
+    return missing
+
+
+def read_attachment(path: Path, page: ParsedReport, templates_dir: str) -> ParsedReport:
+    """An attachment read as the report of `page`: published when the page was (the page's 发布时间
+    dates the publication); where the attachment is silent on its title, the page's stands."""
+    text, data = read_document(path, Limits())
+    report = parse(text, _layouts(templates_dir), hashlib.sha256(data).hexdigest())
+    report.attachments, report.attachment = page.attachments, path.name
+    report.published = page.published or report.published
+    if not report.title and page.title:
+        report.title, report.agency, report.report_year, report.agency_kind = page.title, page.agency, page.report_year, page.agency_kind
+        report.problems = [p for p in report.problems if p != NO_TITLE]
+        report.status = status_of(report)
     return report
 
 
@@ -115,7 +160,7 @@ def _time_limit(seconds: float):
 
 def parse_chunk(inputs: list[Input], templates_dir: str, cache_dir: str = "", seconds: float = 0) -> tuple[Frames, int]:
     """Parse some files and return their frames and how many came from the parse cache."""
-    reports = [parse_file(i.path, templates_dir, cache_dir, i.source, i.charset, seconds) for i in inputs]
+    reports = [parse_file(i.path, templates_dir, cache_dir, i.source, i.charset, seconds, i.page) for i in inputs]
     return build_frames(reports), sum(r.reused for r in reports)
 
 

@@ -24,6 +24,7 @@ NOT_DOCUMENT = "非文档文件"
 NOT_REGULAR = "管道、设备等非普通文件"
 LEADS_OUTSIDE = "指向输入目录以外的链接"
 BROKEN_LINK = "目标不存在的链接"
+PAGE_ATTACHMENT = "网页的附件（随网页作为其报告审核）"
 _FILE_TYPES = {
     stat.S_IFIFO: "命名管道", stat.S_IFCHR: "字符设备", stat.S_IFBLK: "块设备", stat.S_IFSOCK: "套接字", stat.S_IFDIR: "文件夹",
 }

@@ -6,10 +6,16 @@ walked like any other block; only tables that hold data become rows.
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
+
 from lxml import etree
 
 from audits.ingest.rows import pipe_row
-from audits.model import SourceText
+from audits.model import Attachment, SourceText
+
+# What a report published as an attachment is: a document a page links to.
+ATTACHMENT_SUFFIXES = (".pdf", ".doc", ".docx", ".wps")
 
 _BLOCK_TAGS = {
     "p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "tr",
@@ -43,7 +49,19 @@ def read_html(source: str, text: str, encoding: str, problems: tuple[str, ...] =
     buffer: list[str] = []
     _walk_html(root, lines, buffer)
     _flush(buffer, lines)
-    return SourceText(source, "html", encoding, lines, problems=problems)
+    return SourceText(source, "html", encoding, lines, problems=problems, attachments=_attachments(root))
+
+
+def _attachments(root) -> tuple[Attachment, ...]:
+    """Links to documents (by the link's path or its text: some sites serve files from download.jsp)."""
+    found: dict[str, Attachment] = {}
+    for a in root.iter("a"):
+        href = (a.get("href") or "").strip()
+        text = " ".join(a.text_content().split())
+        name = unquote(PurePosixPath(urlsplit(href).path).name)
+        if href and (name.lower().endswith(ATTACHMENT_SUFFIXES) or text.lower().endswith(ATTACHMENT_SUFFIXES)):
+            found.setdefault(href, Attachment(href, text if text.lower().endswith(ATTACHMENT_SUFFIXES) else name))
+    return tuple(found.values())
 
 
 def _flush(buffer: list[str], lines: list[str]) -> None:

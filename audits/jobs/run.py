@@ -13,20 +13,21 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import polars as pl
 
 from audits.audit import AuditResult, Memory, audit_batch, default_rules_dir, unreported
-from audits.workers import Input, parse_batch
 from audits.frames import KEY, Frames, build_frames, concat_frames
 from audits.identity import agency_key
 from audits.ingest import discover
-from audits.model import ParsedReport
 from audits.jobs.config import read_manifest
 from audits.jobs.fetch import Archive, fetch_all
 from audits.jobs.history import ParseCache, Store, decisions, job_lock
+from audits.model import Attachment, ParsedReport
 from audits.parse.report import agency_kind
 from audits.rulebook.book import load_rulebook
+from audits.workers import Input, parse_batch
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):")  # two letters at least: C:\ is a path
 _YEAR = re.compile(r"[0-9]{4}")
@@ -57,7 +58,8 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
         manifest_path = job.path(job.sources.manifest) if job.sources.manifest else None
         manifest = read_manifest(manifest_path) if manifest_path else []
         urls = list(dict.fromkeys(row["url"] for row in manifest if _scheme(row["url"]) in ("http", "https")))
-        fetched = fetch_all(urls, Archive(state / "archive"), settings.fetch)
+        archive = Archive(state / "archive")
+        fetched = fetch_all(urls, archive, settings.fetch)
         listed = _manifest_entries(manifest, manifest_path, fetched, job)
         found = discover(job.local_inputs())
         taken = {e.path.resolve() for e in listed if e.path}  # a file a manifest row names is that row's
@@ -69,6 +71,7 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
         cache = ParseCache(state, rules_dir / "templates")
         readable = [Input(str(e.path), e.source, e.charset) for e in entries if e.path]
         frames, reused = parse_batch(readable, rules_dir / "templates", workers=workers, cache_dir=cache.root, budget=settings.limits.budget())
+        frames = _read_attachments(frames, archive, settings, lambda inputs: parse_batch(inputs, rules_dir / "templates", workers=workers, budget=settings.limits.budget())[0])
         failed = [_unreadable(e) for e in entries if not e.path]
         frames = _apply_manifest(concat_frames([frames, build_frames(failed)]), entries)
         store = Store(state)
@@ -86,6 +89,42 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
         finally:
             store.close()
     return AuditResult(frames, findings, out, found.skipped, resolved, parsed, reused, statuses)
+
+
+def _read_attachments(frames: Frames, archive: Archive, settings, parse) -> Frames:
+    """Fetched pages whose report is an attachment: the attachments are fetched (same limits and
+    archive as pages) and each page's first one that arrives is read as its report, under the page's
+    address; a page whose attachments cannot be fetched stays unreadable, saying why."""
+    pages = frames.documents.filter(
+        (pl.col("status") == "failed") & (pl.col("attachments") != "") & pl.col("source").cast(pl.Utf8).str.contains("^https?://")
+    )
+    if pages.is_empty():
+        return frames
+    wanted = {row["source"]: [urljoin(row["source"].split("#row")[0], href) for href in row["attachments"].split("\n")] for row in pages.iter_rows(named=True)}
+    fetched = fetch_all(sorted({url for urls in wanted.values() for url in urls}), archive, settings.fetch)
+    inputs, problems = [], {}
+    for row in pages.iter_rows(named=True):
+        got = next((fetched[url] for url in wanted[row["source"]] if fetched[url].path), None)
+        if got is not None:
+            inputs.append(Input(str(got.path), row["source"], got.charset, page=_page(row)))
+        else:
+            names = "、".join(urlsplit(url).path.rsplit("/", 1)[-1] for url in wanted[row["source"]])
+            problems[row["source"]] = f"报告正文在网页的附件中（{names}），下载附件失败：{fetched[wanted[row['source']][0]].problem}"
+    read = parse(inputs) if inputs else build_frames([])
+    replaced = pl.col("source").cast(pl.Utf8).is_in([i.source for i in inputs])
+    merged = Frames(*(pl.concat([getattr(frames, n).filter(~replaced), getattr(read, n)]) for n in Frames.__dataclass_fields__))
+    documents = merged.documents.with_columns(
+        pl.col("source").cast(pl.Utf8).replace_strict(problems, default=None).fill_null(pl.col("problems")).alias("problems")
+    )
+    return Frames(documents, *(getattr(merged, n) for n in list(Frames.__dataclass_fields__)[1:]))
+
+
+def _page(row: dict) -> ParsedReport:
+    """What a page says of its report (title, agency, year, date, links), from its document row."""
+    page = ParsedReport(source=row["source"], format="html", title=row["title"] or "", agency=row["agency"] or "")
+    page.report_year, page.agency_kind, page.published = row["report_year"], row["agency_kind"] or "", row["published"]
+    page.attachments = tuple(Attachment(href, href.rsplit("/", 1)[-1]) for href in row["attachments"].split("\n"))
+    return page
 
 
 def _scheme(url: str) -> str:

@@ -21,6 +21,7 @@ TABLE_ORDER = ("active", "applications", "review_litigation")
 _HEAD_NUMERAL = re.compile(r"^(?P<num>[一二三四五六七八九十]{1,2}[、.]|\d{1,2}[.、)])")
 _INLINE_NUMERAL = re.compile(r"[一二三四五六七八九十]{1,2}、")
 _TITLE = re.compile(r"(?P<pre>.*?)(?P<year>20\d{2})\s*年度?(?P<post>.*?)(?:政府信息公开|政务公开|信息公开)")
+NO_TITLE = "未找到报告标题（机关名称和年度）"
 _TITLE_MAX = 80  # a title is short; matching _TITLE's lazy groups on a long line costs its square
 _YEAR = re.compile(r"20\d{2}\s*年")
 _TITLE_PREFIX = re.compile(r"^(标\s*题|标题|题\s*目)\s*[:：]?\s*")
@@ -54,6 +55,7 @@ class Heading:
 def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") -> ParsedReport:
     report = ParsedReport(source=text.source, format=text.format, encoding=text.encoding, content_hash=content_hash)
     report.problems.extend(text.problems)
+    report.attachments = text.attachments
     if not text.lines:
         return report
     lines = normalise_lines(text.lines)
@@ -74,7 +76,7 @@ def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") 
     body_start = next((line.no for line in lines if _names_a_report_year(line.text)), 1)
     report.body = (body_start, body_end)
     report.snippets = _snippets(lines, body_start, body_end)
-    report.status = _status(report)
+    report.status = status_of(report)
     if report.status == "failed":
         report.problems = ["未识别为政府信息公开工作年度报告（没有找到报告标题、六个部分的标题或统计表）"]
     return report
@@ -123,7 +125,7 @@ def _read_title(report: ParsedReport, lines: list[Line]) -> None:
             return
         if text:
             previous = text
-    report.problems.append("未找到报告标题（机关名称和年度）")
+    report.problems.append(NO_TITLE)
 
 
 def _names_a_report_year(text: str) -> bool:
@@ -155,7 +157,8 @@ def _date(y: int, m: int, d: int) -> dt.date | None:
 
 
 def _published(lines: list[Line], sections: list[Section]) -> dt.date | None:
-    limit = sections[0].line if sections else 30
+    # A page with no section of its own (its report is an attachment) has only chrome: look further.
+    limit = sections[0].line if sections else 100
     for line in lines[: max(limit, 1) + 5]:
         m = _PUBLISHED.search(line.text)
         if m and "生成日期" not in line.text[: m.start() + 4]:
@@ -394,7 +397,7 @@ def period_value(sentence: str) -> str:
     return "unreadable"
 
 
-def _status(report: ParsedReport) -> str:
+def status_of(report: ParsedReport) -> str:
     if not report.lines or not report.title and not report.tables_found and not report.sections:
         return "failed"
     complete = len(report.tables_found) == len(TABLE_ORDER) and len(report.sections) == 6
