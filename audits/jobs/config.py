@@ -30,6 +30,10 @@ class ScheduleSettings(_Strict):
     misfire_grace_seconds: int = 3600
 
 
+class HistorySettings(_Strict):
+    keep_runs: int = 0
+
+
 class LimitSettings(_Strict):
     seconds_per_document: float = 300.0
     memory_mb_per_worker: int = 4096
@@ -47,6 +51,7 @@ class Settings(_Strict):
     fetch: FetchSettings = FetchSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     limits: LimitSettings = LimitSettings()
+    history: HistorySettings = HistorySettings()
 
 
 def load_settings(path: Path | None = None) -> Settings:

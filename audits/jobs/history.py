@@ -1,9 +1,11 @@
 """What scheduled audits remember: runs, a parse cache, finding states, reviewer decisions, locks.
 
-The results store is one SQLite file; a run's documents, cells and findings go in with one
-transaction, so a run killed part way leaves no trace and the next run starts from the last
-complete one. Parsed reports are cached by content hash, so an unchanged document is not parsed
-again. Decisions are an append-only JSON-lines file that no run rewrites.
+The results store: a run's documents, cells and findings are Parquet files in a folder of their
+own (columnar: a run of 50,000 reports is stored in seconds), and the runs are rows of one SQLite
+table, with the store's schema version. A run's row is written last, once its files are complete,
+so a run killed part way leaves no trace the next run sees. Parsed reports are cached by content
+hash, so an unchanged document is not parsed again. Decisions are an append-only JSON-lines file
+that no run rewrites.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,18 +28,17 @@ from audits.outputs import atomic_write
 
 PARSER_VERSION = "2"  # bump when parsing changes, so cached parses are not reused
 
+SCHEMA_VERSION = 2  # 1: documents, cells and findings in SQLite tables
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, job TEXT, started TEXT, finished TEXT,
     documents INTEGER, parsed INTEGER, reused INTEGER);
-CREATE TABLE IF NOT EXISTS documents (run_id TEXT, source TEXT, agency TEXT, agency_id TEXT,
-    report_year INTEGER, content_hash TEXT, status TEXT, template TEXT, published TEXT);
-CREATE TABLE IF NOT EXISTS cells (run_id TEXT, agency_id TEXT, report_year INTEGER, "table" TEXT,
-    "row" TEXT, col TEXT, value REAL, flag TEXT);
-CREATE TABLE IF NOT EXISTS findings (run_id TEXT, source TEXT, agency_id TEXT, report_year INTEGER,
-    rule_id TEXT, category TEXT, severity TEXT, message TEXT, evidence TEXT, fingerprint TEXT, state TEXT);
-CREATE INDEX IF NOT EXISTS cells_by_agency ON cells (agency_id, report_year);
-CREATE INDEX IF NOT EXISTS findings_by_run ON findings (run_id);
 """
+_KEPT = {
+    "documents": ["source", "agency", "agency_id", "report_year", "content_hash", "status", "template", "published"],
+    "cells": ["agency_id", "report_year", "table", "row", "col", "value", "flag"],
+    "findings": ["source", "agency_id", "report_year", "rule_id", "category", "severity", "message", "evidence", "fingerprint", "state"],
+}
 
 
 class JobBusy(RuntimeError):
@@ -76,11 +78,17 @@ def fingerprints(findings: pl.DataFrame, documents: pl.DataFrame) -> pl.Series:
 
 
 class Store:
-    def __init__(self, state: Path):
+    """The runs of scheduled jobs: SQLite for the runs, Parquet for what each run read and found."""
+
+    def __init__(self, state: Path, keep_runs: int = 0):
         state.mkdir(parents=True, exist_ok=True)
-        self.state = state
+        self.root = state / "history"
+        self.keep_runs = keep_runs  # runs kept per job (0: all of them)
         self.db = sqlite3.connect(state / "history.sqlite", timeout=30)
         self.db.executescript(_SCHEMA)
+        version = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if version is None:
+            self._migrate_from_sqlite_tables()
 
     def close(self) -> None:
         self.db.close()
@@ -94,51 +102,78 @@ class Store:
     def findings_of(self, run_id: str | None) -> pl.DataFrame:
         schema = {"source": pl.Utf8, "agency_id": pl.Utf8, "report_year": pl.Int32, "rule_id": pl.Utf8, "category": pl.Utf8,
                   "severity": pl.Utf8, "message": pl.Utf8, "evidence": pl.Utf8, "fingerprint": pl.Utf8}
-        if run_id is None:
+        path = self.root / str(run_id) / "findings.parquet"
+        if run_id is None or not path.is_file():
             return pl.DataFrame(schema=schema)
-        rows = self.db.execute(
-            "SELECT source, agency_id, report_year, rule_id, category, severity, message, evidence, fingerprint FROM findings WHERE run_id = ?",
-            (run_id,),
-        ).fetchall()
-        return pl.DataFrame(rows, schema=schema, orient="row")
+        return pl.read_parquet(path, columns=list(schema)).cast(schema)
 
     def earlier_cells(self, agency_ids: list[str]) -> pl.DataFrame:
         """The latest stored cells of every report year of these agencies (for cross-year rules)."""
         schema = {"agency_id": pl.Utf8, "report_year": pl.Int32, "table": pl.Utf8, "row": pl.Utf8, "col": pl.Utf8, "value": pl.Float64, "flag": pl.Utf8}
-        if not agency_ids:
+        runs = pl.DataFrame(self.db.execute("SELECT run_id, finished FROM runs").fetchall(), schema={"run_id": pl.Utf8, "finished": pl.Utf8}, orient="row")
+        files = [str(self.root / run / "cells.parquet") for run in runs["run_id"] if (self.root / run / "cells.parquet").is_file()]
+        if not agency_ids or not files:
             return pl.DataFrame(schema=schema)
-        marks = ",".join("?" * len(agency_ids))
-        rows = self.db.execute(
-            f"""SELECT c.agency_id, c.report_year, c."table", c."row", c.col, c.value, c.flag FROM cells c
-                JOIN (SELECT agency_id, report_year, MAX(r.finished) AS finished FROM cells JOIN runs r USING (run_id)
-                      WHERE agency_id IN ({marks}) GROUP BY agency_id, report_year) latest
-                  ON c.agency_id = latest.agency_id AND c.report_year = latest.report_year
-                JOIN runs r ON r.run_id = c.run_id AND r.finished = latest.finished""",
-            agency_ids,
-        ).fetchall()
-        return pl.DataFrame(rows, schema=schema, orient="row")
+        stored = (
+            pl.scan_parquet(files, include_file_paths="file")
+            .filter(pl.col("agency_id").is_in(agency_ids))
+            .with_columns(pl.col("file").str.extract(r"([^/\\]+)[/\\]cells\.parquet$").alias("run_id"))
+            .join(runs.lazy(), on="run_id")
+        )
+        latest = stored.group_by("agency_id", "report_year").agg(pl.col("finished").max())
+        return stored.join(latest, on=["agency_id", "report_year", "finished"]).select(list(schema)).collect().cast(schema)
 
     # Write ---------------------------------------------------------------------------------
 
     def record(self, run_id: str, job: str, started: str, documents: pl.DataFrame, cells: pl.DataFrame, findings: pl.DataFrame, parsed: int, reused: int) -> None:
-        """The whole run in one transaction: all of it is stored, or none."""
-        finished = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        """The run's files, then its row: a run is in the store once its row is, complete."""
         ids = documents.select("source", "agency_id", "report_year")
+        tables = {
+            "documents": documents.with_columns(pl.col("published").cast(pl.Utf8)),
+            "cells": cells.join(ids, on="source"),
+            "findings": findings.join(ids.select(pl.col("source").cast(pl.Utf8), "agency_id"), on="source", how="left"),
+        }
+        folder = self.root / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, frame in tables.items():
+            kept = frame.select(_KEPT[name]).with_columns(pl.col(pl.Categorical).cast(pl.Utf8))
+            atomic_write(folder / f"{name}.parquet", lambda tmp, kept=kept: kept.write_parquet(tmp))
+        finished = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         with self.db:
-            self.db.executemany(
-                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
-                [(run_id, *r) for r in documents.select("source", "agency", "agency_id", "report_year", "content_hash", "status", "template", pl.col("published").cast(pl.Utf8)).iter_rows()],
-            )
-            self.db.executemany(
-                "INSERT INTO cells VALUES (?,?,?,?,?,?,?,?)",
-                [(run_id, *r) for r in cells.join(ids, on="source").select("agency_id", "report_year", "table", "row", "col", "value", "flag").iter_rows()],
-            )
-            self.db.executemany(
-                "INSERT INTO findings VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(run_id, *r) for r in findings.join(ids.select(pl.col("source").cast(pl.Utf8), "agency_id"), on="source", how="left").select(
-                    "source", "agency_id", "report_year", "rule_id", "category", "severity", "message", "evidence", "fingerprint", "state").iter_rows()],
-            )
             self.db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?)", (run_id, job, started, finished, documents.height, parsed, reused))
+        self._prune(job)
+
+    def _prune(self, job: str) -> None:
+        """Keep the newest `keep_runs` runs of the job (all when 0); a killed run's folder has no row."""
+        if self.keep_runs:
+            old = self.db.execute("SELECT run_id FROM runs WHERE job = ? ORDER BY finished DESC LIMIT -1 OFFSET ?", (job, self.keep_runs)).fetchall()
+            with self.db:
+                self.db.executemany("DELETE FROM runs WHERE run_id = ?", old)
+            for (run_id,) in old:
+                shutil.rmtree(self.root / run_id, ignore_errors=True)
+        known = {row[0] for row in self.db.execute("SELECT run_id FROM runs")}
+        for folder in self.root.iterdir() if self.root.is_dir() else ():
+            if folder.name not in known and not folder.name.startswith("."):
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _migrate_from_sqlite_tables(self) -> None:
+        """A store of schema 1 kept documents, cells and findings in SQLite: each run's rows become
+        its Parquet files, then the tables go."""
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if {"documents", "cells", "findings"} <= tables:
+            for (run_id,) in self.db.execute("SELECT run_id FROM runs").fetchall():
+                folder = self.root / run_id
+                folder.mkdir(parents=True, exist_ok=True)
+                for name, columns in _KEPT.items():
+                    quoted = ", ".join(f'"{c}"' for c in columns)
+                    rows = self.db.execute(f"SELECT {quoted} FROM {name} WHERE run_id = ?", (run_id,)).fetchall()
+                    frame = pl.DataFrame(rows, schema=columns, orient="row")
+                    atomic_write(folder / f"{name}.parquet", lambda tmp, frame=frame: frame.write_parquet(tmp))
+            with self.db:
+                for name in ("documents", "cells", "findings"):
+                    self.db.execute(f"DROP TABLE {name}")
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
 
 def finding_states(current: pl.DataFrame, previous: pl.DataFrame, audited: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -74,7 +74,7 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
         frames = _read_attachments(frames, archive, settings, lambda inputs: parse_batch(inputs, rules_dir / "templates", workers=workers, budget=settings.limits.budget())[0])
         failed = [_unreadable(e) for e in entries if not e.path]
         frames = _apply_manifest(concat_frames([frames, build_frames(failed)]), entries)
-        store = Store(state)
+        store = Store(state, settings.history.keep_runs)
         try:
             previous_run = store.last_run(job.name)
             memory = Memory(
