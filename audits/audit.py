@@ -170,9 +170,14 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
     from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, write_table, write_text
     from audits.render import render_all
     from audits.rulebook import catalogue
+    from audits.settle import settle_batch
 
     memory = memory or Memory()
     out.mkdir(parents=True, exist_ok=True)
+    # Readings of run-together rows that the agency's other reports settle; in place, so that what
+    # the caller keeps (a job's results store) is what the rules judged.
+    settled = settle_batch(frames, book.layouts, memory.history)
+    frames.cells, frames.notes = settled.cells, settled.notes
     judgement = run_rules(book, frames, memory.history)
     write_text(out / "gx_validation.json", json.dumps(judgement.validations, ensure_ascii=False, indent=1, default=str))
     findings = findings_frame(judgement.findings)
