@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import groupby
 
 import polars as pl
 
@@ -94,10 +95,11 @@ def settle_batch(frames: Frames, layouts: dict[str, Layout], history: pl.DataFra
     )
     if open_rows.is_empty():
         return frames
-    nodes = _nodes(frames, open_rows, history)
+    readings = _nodes(frames, open_rows, history).sort("agency_id", "table", "row", "report_year", "source", "k", nulls_last=True)
+    columns = ("agency_id", "table", "row", "report_year", "source", "k", "open", "col", "value", "piece")
     decisions = []
-    for _, series in nodes.group_by("agency_id", "table", "row"):
-        decisions += _settle_series(series, rules)
+    for (_, table, row), series in groupby(readings.select(columns).iter_rows(), key=lambda r: r[:3]):
+        decisions += _settle_series(table, row, list(series), rules)
     if not decisions:
         return frames
     return _apply(frames, decisions, rules)
@@ -179,8 +181,7 @@ class _Decision:
     why: str
 
 
-def _settle_series(series: pl.DataFrame, rules: _Rules) -> list[_Decision]:
-    table, row = series["table"][0], series["row"][0]
+def _settle_series(table: str, row: str, series: list[tuple], rules: _Rules) -> list[_Decision]:
     nodes = _series_nodes(series)
     if not any(n.open for n in nodes):
         return []
@@ -205,16 +206,19 @@ def _settle_series(series: pl.DataFrame, rules: _Rules) -> list[_Decision]:
     return decisions
 
 
-def _series_nodes(series: pl.DataFrame) -> list[_Node]:
+def _series_nodes(series: list[tuple]) -> list[_Node]:
+    """One agency's readings of one row (sorted by year, source, reading) as nodes, year by year."""
     nodes = []
-    for (year, source), part in sorted(series.group_by("report_year", "source"), key=lambda g: (g[0][0], g[0][1] or "")):
+    for (year, source), part in groupby(series, key=lambda r: (r[3], r[4])):
         readings: dict[int, dict] = {}
         pieces: dict[int, dict] = {}
-        for k, col, value, piece in part.select("k", "col", "value", "piece").iter_rows():
+        is_open = False
+        for *_, k, open_, col, value, piece in part:
             readings.setdefault(k, {})[col] = value
             pieces.setdefault(k, {})[col] = piece
+            is_open |= bool(open_)
         order = sorted(readings)
-        nodes.append(_Node(year, source, bool(part["open"].any()), [readings[k] for k in order], [pieces[k] for k in order]))
+        nodes.append(_Node(year, source, is_open, [readings[k] for k in order], [pieces[k] for k in order]))
     return nodes
 
 
@@ -361,8 +365,7 @@ def _apply(frames: Frames, decisions: list[_Decision], rules: _Rules) -> Frames:
         schema={"source": pl.Utf8, "table": pl.Utf8, "row": pl.Utf8, "col": pl.Utf8, "new_value": pl.Float64, "new_raw": pl.Utf8, "agree": pl.Boolean, "new_options": pl.Utf8},
     )
     key = ["source", "table", "row", "col"]
-    cells = frames.cells.with_columns(pl.col(c).cast(pl.Utf8).alias(f"_{c}") for c in key)
-    cells = cells.join(frame.rename({c: f"_{c}" for c in key}), on=[f"_{c}" for c in key], how="left")
+    cells = frames.cells.join(frame.with_columns(pl.col(key).cast(KEY)), on=key, how="left", maintain_order="left")
     flag = pl.col("flag").cast(pl.Utf8)
     cells = cells.with_columns(
         pl.when(pl.col("agree").is_null()).then(pl.col("value")).otherwise(pl.col("new_value")).alias("value"),
