@@ -5,7 +5,8 @@
 Every file the transcriptions name is parsed as one batch, as `audits run` reads it (the settle
 step over the batch included, when the code has one). Per file: the settled cells transcribed, how
 many of them were read exactly, the unsettled ones (transcribed as several possible values) and how
-many of those the reader flags `ambiguous` with one of those values, and what went wrong.
+many of those the reader flags `ambiguous` with one of those values (or `blank`, for the cell a
+short run leaves blank), and what went wrong.
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ def measure(shared: Path, crawler_only: bool) -> list[dict]:
         settled, unsettled = expected(doc)
         wrong = [k for k, v in settled.items() if k not in got or got[k][0] != v]
         flagged = [k for k, v in settled.items() if k in got and got[k][0] == v and got[k][1] == "ambiguous"]
-        unsettled_ok = [k for k, vs in unsettled.items() if k in got and got[k][1] == "ambiguous" and got[k][0] in vs]
+        unsettled_ok = [
+            k for k, vs in unsettled.items()
+            if k in got and got[k][0] in vs and (got[k][1] == "ambiguous" or got[k][0] is None and got[k][1] == "blank")
+        ]
         extra = sorted(set(got) - set(settled) - set(unsettled)) if doc.get("complete") else []
         rows.append(
             {
