@@ -168,12 +168,10 @@ def test_label_variant_keeps_its_row(row, printed):
 
 
 def test_text_unlike_any_label_is_no_row():
-    # A sentence printed inside the table is not taken for a row.
-    report = _parse(crawler_report(labels={"deny_enforcement_file": "7.属于行政执法案卷"}, after_table=""))
-    assert not any(n.kind == "label_variant" for n in report.table_notes)
-    text = crawler_report(labels={"deny_admin_query": "8.另有说明见附件"})
-    report = _parse(text)
+    # Text printed where a label should be, but like none of the next rows' labels, is no row.
+    report = _parse(crawler_report(labels={"deny_admin_query": "8.另有说明见附件"}))
     assert not _row(report, "applications", "deny_admin_query")
+    assert not any(n.kind == "label_variant" for n in report.table_notes)
 
 
 # Real reports ----------------------------------------------------------------------------------
