@@ -69,8 +69,13 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
     from audits.findings import findings_frame
     from audits.jobs.history import finding_states, fingerprints
     from audits.outputs import output_set
+    from audits.settle import settle_batch
 
     memory = memory or Memory()
+    # Readings of run-together rows that the agency's other reports settle; in place, so that what
+    # the caller keeps (a job's results store) is what the rules judged.
+    settled = settle_batch(frames, book.layouts, memory.history)
+    frames.cells, frames.notes = settled.cells, settled.notes
     judgement = run_rules(book, frames, memory.history)
     findings = findings_frame(judgement.findings)
     findings = findings.with_columns(fingerprints(findings, frames.documents))

@@ -47,6 +47,7 @@ CELL_SCHEMA = {
     "raw": pl.Utf8,
     "flag": KEY,  # "" for a plain cell, never null
     "line": pl.Int32,
+    "options": KEY,  # the open readings of a run-together row (model.Cell.options); null when none
 }
 SECTION_SCHEMA = {
     "source": KEY,
@@ -103,7 +104,7 @@ def build_frames(reports: list[ParsedReport]) -> Frames:
             }
         )
         # Tuples in schema order (one per row) build the frames faster than dicts.
-        cells.extend((r.source, c.table, c.row, c.col, c.value, c.raw, c.flag, c.line) for c in r.cells)
+        cells.extend((r.source, c.table, c.row, c.col, c.value, c.raw, c.flag, c.line, c.options or None) for c in r.cells)
         sections.extend((r.source, i, s.key, s.title, s.numeral, s.line, s.end_line) for i, s in enumerate(r.sections))
         lines.extend((r.source, x.no, x.text) for x in r.lines if x.text)
         snippets.extend((r.source, s.kind, s.text, s.line, s.value) for s in r.snippets)

@@ -44,6 +44,9 @@ class Cell:
     raw: str
     flag: str  # "" | blank | ambiguous | inconsistent | unreadable
     line: int
+    # The readings still open when the printed digits allow several: this cell's piece in each,
+    # "|"-separated and aligned across the row's cells ("62|6"); "" when the cell was read as printed.
+    options: str = ""
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,45 @@ def test_a_report_from_before_the_unified_format_is_not_held_to_it(findings, aud
     assert (doc["template"], doc["report_year"], doc["status"]) == ("pre2019", "2018", "parsed")
     mine = findings.filter(pl.col("file") == "107_pingtan-gaj_2018.txt")
     assert mine.select("rule_id", "category", "severity").rows() == [("TPL-EARLIER", "template_version", "info")]
+
+
+def test_page_and_crawler_text_of_one_report_agree(audited, findings):
+    # corpus 016 as its page and as crawler text: the same cells (the text's run-together table 二
+    # settled), the same findings (neither prints a contact; both lack a 落款).
+    def of(suffix):
+        got = findings.filter(pl.col("file") == f"016_pingtan-quanqu_2024.{suffix}")
+        return sorted(got.select("rule_id", "severity", "message").iter_rows())
+
+    assert of("txt") == of("html") and ("CONTACT", "error", "报告未提供电话、电子邮箱或通信地址") in of("txt")
+
+    def cells(suffix):
+        return {(c["table"], c["row"], c["col"]): (c["value"], c["flag"]) for c in audited.cells if c["source"].endswith(f"016_pingtan-quanqu_2024.{suffix}")}
+
+    assert cells("txt") == cells("html") and len(cells("txt")) == 200
+
+
+def test_table_digits_give_no_contact(findings):
+    # corpus 017 prints no contact; "15130000154" in its table is not a mobile number
+    assert _rules(_of(findings, "017_").filter(pl.col("rule_id") == "CONTACT")) == {("contact_info", "CONTACT")}
+
+
+def test_cross_year_findings_say_when_they_rest_on_a_guess(audited, findings):
+    # A cross-year finding whose cells (this year's or last year's) are flagged ambiguous is a warning
+    # that names the guess; in this batch the 2022 report settles 2021's 现行有效 and no X-VALID is
+    # left on a guess ("698 ≠ 65 + 88 − 55" and "46 ≠ 440 + 584 − 55" were).
+    docs = {d["source"]: d for d in audited.documents}
+    by_year = {(d["agency_id"], d["report_year"]): d["source"] for d in audited.documents}
+    flags = {(c["source"], c["table"], c["row"], c["col"]): c["flag"] for c in audited.cells}
+    cross = findings.filter(pl.col("category") == "cross_year")
+    assert cross.height >= 1
+    for row in cross.iter_rows(named=True):
+        doc = docs[row["source"]]
+        previous = by_year.get((doc["agency_id"], str(int(doc["report_year"]) - 1)))
+        guessed = False
+        for key in row["cells"].split(";"):
+            source = previous if key.startswith("上年.") else row["source"]
+            guessed |= flags.get((source, *key.removeprefix("上年.").split(".")), "") == "ambiguous"
+        if guessed:
+            assert row["severity"] == "warning" and "推测拆分" in row["evidence"], row
+    messages = cross["message"].to_list()
+    assert not any("上年 65 + 制发 88" in m or "现行有效 46 ≠" in m for m in messages), messages

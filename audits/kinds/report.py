@@ -112,7 +112,14 @@ class Period(Kind):
         return {"problem": "问题所在，如“未说明统计期限”“统计期限为 …，应为 …”", "year": "报告年度"}
 
     def measure(self, batch: Batch, docs: pl.DataFrame) -> Measure:
-        first = batch.frames.snippets.filter(pl.col("kind") == "period").group_by("source", maintain_order=True).first()
+        # The first statement whose dates can be read (a report may name 统计数据 elsewhere first);
+        # else the first, broken one.
+        first = (
+            batch.frames.snippets.filter(pl.col("kind") == "period")
+            .sort("source", pl.col("value") == "unreadable", "line", maintain_order=True)
+            .group_by("source", maintain_order=True)
+            .first()
+        )
         frame = docs.select("source", "report_year").join(first, on="source", how="left")
         expected = pl.format("{}-01-01/{}-12-31", pl.col("report_year"), pl.col("report_year"))
         status = (

@@ -17,6 +17,7 @@ from audits.engines.verdicts import Compare
 from audits.frames import KEY
 from audits.kinds.base import UNDETERMINED, Batch, Kind, Measure, Problem, Scope, unjudged
 from audits.model import CellRef
+from audits.parse.digits import parse_number
 from audits.rulebook.expressions import Expression, ExpressionError, parse_expression
 from audits.vocabulary import number
 
@@ -159,8 +160,11 @@ class Identity(Kind):
                 severity = "warning"
                 caveats.append("空白单元格按 0 计算（结论含推定）")
             if "ambiguous" in flags:
+                # NOTE: a finding resting on a guessed cell says which cell is a guess and what else
+                # it could be; it is never more than a warning (cross-year rules included).
                 severity = "warning"
-                caveats.append("所涉单元格由连写数字拆分而来，存在多种拆分，结论待人工核实")
+                guesses = [self._guess(batch, c, row, n) for n, c in zip(involved, cells) if c.flag == "ambiguous"]
+                caveats.append("所涉单元格" + "、".join(guesses) + "由连写数字推测拆分（存在多种拆分），结论待人工核实")
             if "inconsistent" in flags:
                 rows = sorted({(c.row if each == "col" else row[each]) for c in cells if c.flag == "inconsistent"} | {""})
                 printed = [d for r in rows for d in runs.get((row["source"], r), [])]
@@ -186,6 +190,14 @@ class Identity(Kind):
                 }
             )
         return facts
+
+    def _guess(self, batch: Batch, cell: CellRef, row: dict, name: str) -> str:
+        """`上一年度表二 · 行政规范性文件 · 现行有效件数（读作 40，也可能是 440、3440）`."""
+        label = batch.labels.cell(cell.table, cell.row, cell.col, row.get("template"))
+        readings = (number(parse_number(o, signed=True)) if o else "空" for o in str(row.get(f"o:{name}") or "").split("|") if row.get(f"o:{name}"))
+        others = [o for o in dict.fromkeys(readings) if o != number(cell.value)]
+        also = f"，也可能是 {'、'.join(others)}" if others else ""
+        return f"{'上一年度' if cell.previous else ''}{label}（读作 {number(cell.value)}{also}）"
 
     def _cell(self, name: str, row: dict, each: str) -> CellRef:
         key = name.removeprefix(PREVIOUS)
@@ -215,7 +227,7 @@ class CrossYear(Identity):
         each, across = _axes(self.for_each)
         key = ["agency_id", "report_year", each]
         wide = pivot(batch, self.table, self.for_each)
-        printed = [c for c in wide.columns if c.startswith(("v:", "f:"))]
+        printed = [c for c in wide.columns if c.startswith(("v:", "f:", "o:"))]
         earlier = wide.select(*key, *(pl.col(c).alias(f"{c[:2]}{PREVIOUS}{c[2:]}") for c in printed))
         if batch.history is not None and not batch.history.is_empty():
             stored = batch.history.filter(pl.col("table") == self.table).with_columns(pl.col("row", "col", "flag").cast(KEY))
@@ -256,8 +268,12 @@ def pivot(batch: Batch, table: str, for_each: str) -> pl.DataFrame:
 def _pivot(cells: pl.DataFrame, index: list[str], across: str, prefix: str) -> pl.DataFrame:
     """One row per `index`, with `v:<prefix><name>` (value) and `f:<prefix><name>` (flag) per name."""
     names = cells[across].unique().to_list()
-    wide = cells.pivot(on=across, index=index, values=["value", "flag"], aggregate_function="first")
-    return wide.rename({f"value_{n}": f"v:{prefix}{n}" for n in names} | {f"flag_{n}": f"f:{prefix}{n}" for n in names})
+    values = ["value", "flag"] + (["options"] if "options" in cells.columns else [])
+    wide = cells.pivot(on=across, index=index, values=values, aggregate_function="first")
+    renamed = {f"value_{n}": f"v:{prefix}{n}" for n in names} | {f"flag_{n}": f"f:{prefix}{n}" for n in names}
+    if "options" in values:
+        renamed |= {f"options_{n}": f"o:{prefix}{n}" for n in names}
+    return wide.rename(renamed)
 
 
 def _with_names(wide: pl.DataFrame, names: set[str]) -> pl.DataFrame:

@@ -17,6 +17,7 @@ from audits.parse import sentences as sentence
 from audits.vocabulary import number
 
 _ORDINALS = "一二三四五六七八九十"
+_CLAUSE = r"[^，,：:]+[，,：:]?"  # a sentence's clauses (Claim.within)
 
 
 def body_sentences(batch: Batch) -> pl.DataFrame:
@@ -82,6 +83,10 @@ class Claim(Kind):
     unless: str = ""  # a sentence matching this is not the claim (e.g. "含上年结转")
     compare: Literal["equal", "at_least"] = "equal"
     scope_words: list[str] = Field(default_factory=list)  # these make the finding a warning
+    # clause: pattern and unless are matched within one clause of the sentence (up to ，,：: or its
+    # end), so that a negation and its object must stand in the same clause, and a clause that names
+    # another subject (补正、答复、复议) says nothing about the claim's.
+    within: Literal["sentence", "clause"] = "sentence"
 
     engine = "great_expectations"
     verdicts = (Compare,)
@@ -91,6 +96,8 @@ class Claim(Kind):
         "正文中与 pattern（正则表达式，Rust regex 语法）匹配的句子说出一个数字，应与表格中 figure 各单元格之和相等"
         "（compare: at_least 时不小于）。pattern 中名为 n 的分组是句中的数字（阿拉伯或汉字数字）；没有 n 时，句子说的是 value。"
         "unless 匹配的句子不算；sections 限定部分；句中有 scope_words 的词（如“全市”）时只作警告。所涉单元格留空时不判断。"
+        "within: clause 时，pattern 与 unless 都只在句中的一个分句（以逗号、冒号分开）内匹配：否定词与其对象须在同一分句，"
+        "分句中出现 unless 的词（如“补正”“答复”“复议”）即不算，句中其他分句不受影响。"
     )
     example = (
         "kind: claim\n"
@@ -124,6 +131,10 @@ class Claim(Kind):
         s = body_sentences(batch).join(docs.select("source"), on="source", how="semi")
         if self.sections:
             s = s.filter(pl.col("section").is_in(self.sections))
+        s = s.with_columns(pl.col("text").alias("sentence"))
+        if self.within == "clause":
+            # Only sentences the pattern matches somewhere are cut into clauses.
+            s = s.filter(pl.col("text").str.contains(self.pattern)).with_columns(pl.col("text").str.extract_all(_CLAUSE)).explode("text")
         s = s.filter(pl.col("text").str.contains(self.pattern))
         if self.unless:
             s = s.filter(~pl.col("text").str.contains(self.unless))
@@ -132,6 +143,8 @@ class Claim(Kind):
             s = s.with_columns(pl.col("said").map_elements(_to_number, return_dtype=pl.Float64).alias("claimed"))
         else:
             s = s.with_columns(pl.lit(self.value, pl.Float64).alias("claimed"))
+        if self.within == "clause":
+            s = s.unique(["source", "line", "sentence", "claimed"], keep="first", maintain_order=True)  # one per sentence
         parts = [tuple(f.split(".")) for f in self.figure]
         wanted = batch.frames.cells.filter(
             pl.any_horizontal([(pl.col("table") == t) & (pl.col("row") == r) & (pl.col("col") == c) for t, r, c in parts])
@@ -146,7 +159,7 @@ class Claim(Kind):
                 unjudged(docs, s["source"], NOT_APPLICABLE, "正文没有此类表述"),
             ]
         )
-        scope = pl.col("text").str.contains("|".join(map(re.escape, self.scope_words))) if self.scope_words else pl.lit(False)
+        scope = pl.col("sentence").str.contains("|".join(map(re.escape, self.scope_words))) if self.scope_words else pl.lit(False)
         op = "=" if self.compare == "equal" else ">="
 
         def explain(failing: pl.DataFrame) -> list[dict]:
@@ -162,7 +175,7 @@ class Claim(Kind):
                     {
                         "source": row["source"],
                         "line": row["line"],
-                        "quote": row["text"],
+                        "quote": row["sentence"],
                         "detail": f"表中合计 {number(row['figure'])}" if len(parts) > 1 else None,
                         "cells": cells,
                         "severity": "warning" if row["scoped"] else None,
@@ -170,7 +183,7 @@ class Claim(Kind):
                         "expected": number(row["figure"]),
                         "p.claimed": number(row["claimed"]),
                         "p.figure": number(row["figure"]),
-                        "p.sentence": row["text"],
+                        "p.sentence": row["sentence"],
                     }
                 )
             return facts

@@ -1,18 +1,22 @@
 """Read one table row's printed values into its cells, splitting run-together digits by arithmetic.
 
-Crawler text prints `21710000218` for the cells 217/1/0/0/0/0/218. Which split is right is decided
-by the row's own identity (six applicant columns sum to 总计; four outcomes sum to a table-四 总计):
+Crawler text prints `21710000218` for the cells 217/1/0/0/0/0/218. A row's own identity (six
+applicant columns sum to 总计; four outcomes sum to each table-四 总计) decides first:
  - exactly one split satisfies it → that split;
- - several do → the most plausible, its uncertain cells flagged `ambiguous`;
- - none does → the most plausible, flagged `inconsistent`, so the identity rule reports the row.
-We never look at other rows to choose, so a failing table identity cannot be hidden by the split.
+ - several do → they all stay candidates, the most plausible first;
+ - none does → every split stays a candidate, those failing the fewest of the row's blocks first.
+`choose` then reads the whole table: of the candidates of every row, the combination that leaves the
+fewest of the table's identities failing (row sums and the identities down the columns), then the
+most plausible magnitudes. Cells the equally good combinations disagree on are flagged `ambiguous`;
+cells of a row no split makes consistent are flagged `inconsistent`, so the identity rules report
+it. A failure every reading has is never hidden: the choice only minimises.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from itertools import combinations
+from itertools import combinations, product
 from operator import itemgetter
 from dataclasses import dataclass
 
@@ -30,6 +34,7 @@ class RowShape:
     decimal: frozenset[int] = frozenset()  # cells that may hold a decimal point (万元 amounts)
     blocks: tuple[tuple[tuple[int, ...], int], ...] = ()  # ((part indices), total index)
     signed: frozenset[int] = frozenset()
+    larger_first: bool = True  # where the longer numbers of a run usually sit (RowSpec.larger)
 
 
 @dataclass(frozen=True)
@@ -38,17 +43,109 @@ class RowValues:
     raws: list[str]
     flags: list[str]
     note: str = ""  # how the row was read when it was not printed cell by cell
-    alternatives: tuple[tuple[Item, ...], ...] = ()  # every reading that fits, when several do
+    # The readings still open, the most plausible first (the values above are the first's); one
+    # when the row was printed cell by cell or only one split fits.
+    candidates: tuple[tuple[Item, ...], ...] = ()
+    consistent: bool = True  # whether the candidates satisfy the row's own identity
 
 
-def settle(alternatives: tuple[tuple[Item, ...], ...], attested: set[float], shape: RowShape) -> RowValues | None:
-    """The one reading whose numbers the narrative states most often ("现行有效…698件"), if unique."""
-    hits = [sum(1 for x in r if x is not None and _num(x) in attested) for r in alternatives]
+@dataclass(frozen=True)
+class Equation:
+    """An identity over a table's cells: the (row, cell) pairs of `left` add up to those of `right`."""
+
+    left: tuple[tuple[int, int], ...]
+    right: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The reading chosen for each row (an index into its candidates), the candidates of each row
+    that are as good over the whole table, and the identities the choice leaves failing."""
+
+    chosen: list[int]
+    tied: list[frozenset[int]]
+    failing: list[Equation]
+
+
+_EXHAUSTIVE = 4096  # combinations of candidates tried one by one; beyond, row by row until stable
+
+
+def choose(rows: list[tuple[tuple[Item, ...], ...]], equations: list[Equation]) -> Choice:
+    """Of the candidates of every row (most plausible first), the combination that leaves the fewest
+    `equations` failing, then the most plausible one (lowest indices, earlier rows first)."""
+    free = [i for i, candidates in enumerate(rows) if len(candidates) > 1]
+    chosen = [0] * len(rows)
+    if not free:
+        return Choice(chosen, [frozenset({0}) for _ in rows], _failing(rows, chosen, equations))
+    touching = [e for e in equations if any(r in free for r, _ in e.left + e.right)]
+    size = 1
+    for i in free:
+        size *= len(rows[i])
+    tied: dict[int, set[int]] = {i: set() for i in free}
+    if size <= _EXHAUSTIVE:
+        best: tuple | None = None
+        outcomes = []
+        for combo in product(*(range(len(rows[i])) for i in free)):
+            for i, k in zip(free, combo):
+                chosen[i] = k
+            fails = _count_failing(rows, chosen, touching)
+            outcomes.append((fails, combo))
+            key = (fails, sum(combo), combo)
+            if best is None or key < best:
+                best = key
+        fewest = best[0]
+        for fails, combo in outcomes:
+            if fails == fewest:
+                for i, k in zip(free, combo):
+                    tied[i].add(k)
+        for i, k in zip(free, best[2]):
+            chosen[i] = k
+    else:
+        for _ in range(10):  # each pass only lowers (failures, index): it stops
+            changed = False
+            for i in free:
+                scores = []
+                for k in range(len(rows[i])):
+                    chosen[i] = k
+                    scores.append((_count_failing(rows, chosen, touching), k))
+                fewest = min(scores)[0]
+                tied[i] = {k for f, k in scores if f == fewest}
+                pick = min(tied[i])
+                changed |= pick != chosen[i]
+                chosen[i] = pick
+            if not changed:
+                break
+    return Choice(chosen, [frozenset(tied.get(i, {0})) for i in range(len(rows))], _failing(rows, chosen, equations))
+
+
+def _holds(rows, chosen: list[int], equation: Equation) -> bool:
+    def side(pairs):
+        return sum(_num(rows[r][chosen[r]][c]) for r, c in pairs)
+
+    return abs(side(equation.left) - side(equation.right)) < 1e-6
+
+
+def _count_failing(rows, chosen: list[int], equations: list[Equation]) -> int:
+    return sum(1 for e in equations if not _holds(rows, chosen, e))
+
+
+def _failing(rows, chosen: list[int], equations: list[Equation]) -> list[Equation]:
+    return [e for e in equations if not _holds(rows, chosen, e)]
+
+
+def attested(candidates: tuple[tuple[Item, ...], ...], numbers: set[float]) -> tuple[tuple[Item, ...], ...]:
+    """The candidates stating the most of `numbers` (figures the narrative gives for the row,
+    "现行有效…698件"), or all of them when none states any."""
+    hits = [len({_num(x) for x in r if x is not None} & numbers) for r in candidates]
     best = max(hits, default=0)
-    if best == 0 or hits.count(best) > 1:
-        return None
-    row = _direct(list(alternatives[hits.index(best)]), shape)
-    return RowValues(row.values, row.raws, row.flags)
+    if best == 0:
+        return candidates
+    return tuple(r for r, h in zip(candidates, hits) if h == best)
+
+
+def cells_of(reading: tuple[Item, ...], shape: RowShape) -> RowValues:
+    """The values, raws and flags of one reading, printed cell by cell."""
+    return _direct(list(reading), shape)
 
 
 def parse_number(text: str, *, signed: bool = False) -> float | None:
@@ -138,34 +235,45 @@ def _split(items: list[Item], shape: RowShape) -> RowValues:
         readings = good or [r for r in _readings(items, shape.n, shape) if _decimals_fit(r, shape)]
     if not readings:
         return _fallback(items, shape, printed)
-    pool = readings
-    best = min(pool, key=_implausibility)
-    row = _direct(best, shape)
-    if good and len(good) == 1:
-        return RowValues(row.values, row.raws, row.flags, f"连写数字按勾稽关系拆分: {printed}")
+    plausible = lambda r: _implausibility(r, shape.larger_first)  # noqa: E731
     if good:
+        ordered = tuple(tuple(r) for r in sorted(good, key=plausible))
+        row = _direct(list(ordered[0]), shape)
+        if len(ordered) == 1:
+            how = "按勾稽关系拆分" if shape.blocks else "只有一种拆分"
+            return RowValues(row.values, row.raws, row.flags, f"连写数字{how}: {printed}", ordered)
         flags = [
-            "ambiguous" if len({r[i] for r in good}) > 1 else flag for i, flag in enumerate(row.flags)
+            "ambiguous" if len({r[i] for r in ordered}) > 1 else flag for i, flag in enumerate(row.flags)
         ]
-        return RowValues(
-            row.values, row.raws, flags, f"连写数字有 {len(good)} 种拆分均符合勾稽关系: {printed}", tuple(map(tuple, good))
-        )
-    failing = _failing_cells(best, shape)
+        how = "均符合勾稽关系" if shape.blocks else "（本行没有勾稽关系可作区分）"
+        return RowValues(row.values, row.raws, flags, f"连写数字有 {len(ordered)} 种拆分{how}: {printed}", ordered)
+    # No split satisfies the row: those failing the fewest of its blocks first (a table-四 run that
+    # fails in one block is not read so that all three fail), then the most plausible.
+    ordered = tuple(tuple(r) for r in sorted(readings, key=lambda r: (len(_failing_blocks(r, shape)), plausible(r))))
+    row = _direct(list(ordered[0]), shape)
+    failing = _failing_cells(ordered[0], shape)
     flags = ["inconsistent" if f == "" and i in failing else f for i, f in enumerate(row.flags)]
-    return RowValues(row.values, row.raws, flags, f"连写数字无论如何拆分都不符合勾稽关系: {printed}")
+    return RowValues(row.values, row.raws, flags, f"连写数字无论如何拆分都不符合勾稽关系: {printed}", ordered, consistent=False)
 
 
 def _decimals_fit(reading: list[Item], shape: RowShape) -> bool:
     return all(x is None or "." not in x or i in shape.decimal for i, x in enumerate(reading))
 
 
-def _failing_cells(reading: list[Item], shape: RowShape) -> set[int]:
+def _failing_blocks(reading, shape: RowShape) -> list[tuple[tuple[int, ...], int]]:
     values = [_num(x) for x in reading]
+    return [(parts, total) for parts, total in shape.blocks if abs(sum(values[i] for i in parts) - values[total]) >= 1e-6]
+
+
+def failing_cells(reading, shape: RowShape) -> set[int]:
+    """The cells of the row's blocks that a reading leaves failing (all cells when it has none)."""
     failing: set[int] = set()
-    for parts, total in shape.blocks:
-        if abs(sum(values[i] for i in parts) - values[total]) >= 1e-6:
-            failing.update(parts + (total,))
+    for parts, total in _failing_blocks(reading, shape):
+        failing.update(parts + (total,))
     return failing or set(range(shape.n))
+
+
+_failing_cells = failing_cells
 
 
 def _fallback(items: list[Item], shape: RowShape, printed: str) -> RowValues:
@@ -181,7 +289,7 @@ def _fallback(items: list[Item], shape: RowShape, printed: str) -> RowValues:
                 padded.insert(at, None)
             readings = list(_readings(padded, shape.n, shape))
             if readings:
-                best = min(readings, key=_implausibility)
+                best = min(readings, key=lambda r: _implausibility(r, shape.larger_first))
                 row = _direct(best, shape)
                 flags = ["ambiguous" if f == "" else f for f in row.flags]
                 return RowValues(row.values, row.raws, flags, f"数值少于 {shape.n} 个，按空格位置推定空白单元格: {printed}")
@@ -198,11 +306,13 @@ def _fallback(items: list[Item], shape: RowShape, printed: str) -> RowValues:
     return RowValues(row.values, row.raws, flags, f"数值少于 {shape.n} 个，位置无法确定: {printed}")
 
 
-def _implausibility(reading: list[Item]) -> tuple[int, list[int]]:
+def _implausibility(reading, larger_first: bool = True) -> tuple[int, list[int]]:
     # Balanced splits first (a run is more often 12|3 than 1|23 when nothing else decides); then
-    # the reading that puts the longer numbers first: 自然人 and 结果维持 carry most cases.
+    # the reading that puts the longer numbers where the layout says they usually are: first in
+    # 表三 (自然人 and 结果维持 carry most cases), last in 表二 (现行有效 is a stock).
     lengths = [len(x) if x is not None else 0 for x in reading]
-    return (sum(length * length for length in lengths), [-length for length in lengths])
+    order = lengths if larger_first else lengths[::-1]
+    return (sum(length * length for length in lengths), [-length for length in order])
 
 
 def _readings(items: list[Item], n: int, shape: RowShape, consistent_only: bool = False):

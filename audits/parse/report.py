@@ -6,6 +6,7 @@ with their section; whether they satisfy a rule is the engines' business.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -35,6 +36,13 @@ _FOOTER = re.compile(r"^(政策解读[:：]|附件下载|附件[:：]|扫一扫|
 _TRAILER = re.compile(r"[(（][^)）]*[)）]|附件下载|附件|打印|关闭|分享")
 _PERIOD_WORDS = re.compile(r"统计期限|统计时限|统计期间|统计时间|统计周期|统计截止|所列数据|统计数据|数据统计")
 _PHONE = re.compile(r"(?<!\d)(?:0\d{2,3}\s*[-—–－]{1,2}\s*\d{7,8}|\(0\d{2,3}\)\s*\d{7,8}|1[3-9]\d{9}|0\d{9,11})(?!\d)")
+# A bare run of digits is a phone number only where the text says so: crawler text runs table cells
+# together ("15130000154" is 151/3/0/0/0/0/154, not a mobile number).
+_BARE_PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{9,11})$")
+_PHONE_CUE = re.compile(r"(?:电话|手机|热线|传真|联系|咨询|号码|tel|Tel|TEL)[^。；;]{0,12}$")
+# Before the report's first sentence, after its title: page or crawler chrome (来源、时间、原文链接、
+# 微信、===== 正文 =====), not the report's own text.
+_SENTENCE_END = re.compile(r"[。；;]")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _ADDRESS = re.compile(r"(?:通信地址|通讯地址|联系地址|办公地址|地址)\s*[:：,，]?\s*([^，。;；,)）]{4,40})")
 _PLACE = re.compile(r"[省市区县镇乡路街道号楼室巷村]")
@@ -73,7 +81,7 @@ def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") 
     report.published = _published(lines, report.sections)
     report.signed, report.signed_raw = _signed(lines, body_end, report)
     _read_tables(report, stream, layout, layouts, headings)
-    body_start = next((line.no for line in lines if _names_a_report_year(line.text)), 1)
+    body_start = _body_start(lines, report.sections)
     report.body = (body_start, body_end)
     report.snippets = _snippets(lines, body_start, body_end)
     report.status = status_of(report)
@@ -105,7 +113,7 @@ def _before_unified(report: ParsedReport, layout: Layout, lines: list[Line], str
     body_end = _body_end(lines, stream, [])
     report.published = _published(lines, [])
     report.signed, report.signed_raw = _signed(lines, body_end, report)
-    report.body = (next((line.no for line in lines if _names_a_report_year(line.text)), 1), body_end)
+    report.body = (_body_start(lines, []), body_end)
     report.status = "parsed" if report.title else "partial"
     return report
 
@@ -262,6 +270,18 @@ def _sections(headings: list[Heading], stream: Stream, body_end: int) -> list[Se
     return out
 
 
+def _body_start(lines: list[Line], sections: list[Section]) -> int:
+    """The first line of the report's own text: from its title on, the first line that holds a
+    sentence, or the first section heading. Before it stands the title and what the page or the
+    crawler put around it (来源、时间、分享、原文链接、===== 正文 =====), which is not the report."""
+    title = next((line.no for line in lines if _names_a_report_year(line.text)), 1)
+    first_section = sections[0].line if sections else None
+    for line in lines[title - 1 : first_section]:
+        if _SENTENCE_END.search(line.text) or line.no == first_section:
+            return line.no
+    return title
+
+
 def _body_end(lines: list[Line], stream: Stream, headings: list[Heading]) -> int:
     """The last line of the report body: footers (政策解读, 分享到, …) after the last section are chrome."""
     start = stream.line_at(headings[-1].offset) if headings else 1
@@ -359,9 +379,13 @@ def _snippets(lines: list[Line], start: int, end: int) -> list[Snippet]:
             continue
         no = line.no
         for sentence in _sentences_of(line):
-            if _PERIOD_WORDS.search(sentence):
+            # A period statement gives dates ("统计期限为…"), even broken ones ("自202211日起"); "附相关
+            # 数据统计表" names the words without stating a period.
+            if _PERIOD_WORDS.search(sentence) and _STATES_DATES.search(sentence):
                 found.append(Snippet("period", sentence, no, period_value(sentence)))
             for m in _PHONE.finditer(sentence):
+                if _BARE_PHONE.match(m.group(0)) and not _PHONE_CUE.search(sentence[: m.start()]):
+                    continue
                 found.append(Snippet("phone", sentence, no, m.group(0)))
             for m in _EMAIL.finditer(sentence):
                 found.append(Snippet("email", sentence, no, m.group(0)))
@@ -375,24 +399,41 @@ def _snippets(lines: list[Line], start: int, end: int) -> list[Snippet]:
 
 _PERIOD_DATES = re.compile(
     r"(?P<y1>\d{4})\s*年\s*(?P<m1>\d{1,2})\s*月\s*(?:(?P<d1>\d{1,2})\s*日)?"
-    r".{0,6}?(?:至|到|—|-|~)\s*(?:(?P<y2>\d{4})\s*年)?\s*(?P<m2>\d{1,2})\s*月\s*(?:(?P<d2>\d{1,2})\s*日)?"
+    r".{0,6}?(?:至|到|—|－|–|-|~|～)\s*(?:(?P<y2>\d{4})\s*年)?\s*(?P<m2>\d{1,2})\s*月\s*(?:(?P<d2>\d{1,2})\s*日)?"
 )
 _YEAR_ONLY = re.compile(r"(\d{4})\s*年(?:度|全年)")
+_CN_NUMERAL_DATE = re.compile(r"[〇零一二三四五六七八九十]+\s*[年月日]")
+_DOTTED_DATE = re.compile(r"(?<!\d)(\d{4})\s*[./／]\s*(\d{1,2})\s*[./／]\s*(\d{1,2})(?!\d)")
+_STATES_DATES = re.compile(r"[\d〇○零一二三四五六七八九十]\s*[年月日]|\d{4}\s*[./／]\s*\d")
 
 
 def period_value(sentence: str) -> str:
-    """`2023-01-01/2023-12-31` read from a period statement; `unreadable` when its dates are broken."""
-    m = _PERIOD_DATES.search(sentence)
+    """`2023-01-01/2023-12-31` read from a period statement; `unreadable` when its dates are broken.
+
+    Chinese numerals (二〇二三年十二月三十一日, with ○ for 〇) are read with cn2an, dotted dates
+    (2023.1.1-2023.12.31) as dates, and a period ending with a month without its day ends on that
+    month's last day (2024年1月至6月 → 2024-06-30)."""
+    text = sentence.replace("○", "〇")
+    if _CN_NUMERAL_DATE.search(text):
+        import cn2an  # only period statements written in Chinese numerals need it
+
+        try:
+            text = cn2an.transform(text, "cn2an")
+        except (ValueError, KeyError):
+            pass
+    text = _DOTTED_DATE.sub(lambda m: f"{m.group(1)}年{m.group(2)}月{m.group(3)}日", text)
+    m = _PERIOD_DATES.search(text)
     if m:
         y1, y2 = int(m.group("y1")), int(m.group("y2") or m.group("y1"))
         start = _date(y1, int(m.group("m1")), int(m.group("d1") or 1))
         m2 = int(m.group("m2"))
-        last = 31 if m2 == 12 else 28
-        end = _date(y2, m2, int(m.group("d2") or last))
+        end = None
+        if 1 <= m2 <= 12:
+            end = _date(y2, m2, int(m.group("d2") or calendar.monthrange(y2, m2)[1]))
         if start and end:
             return f"{start.isoformat()}/{end.isoformat()}"
-    m = _YEAR_ONLY.search(sentence)
-    if m and "统计" in sentence:
+    m = _YEAR_ONLY.search(text)
+    if m and "统计" in text:
         return f"{m.group(1)}-01-01/{m.group(1)}-12-31"
     return "unreadable"
 

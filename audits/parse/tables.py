@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
-from audits.parse.digits import RowShape, RowValues, read_row, settle
+from audits.parse.digits import Equation, RowShape, RowValues, attested, cells_of, choose, failing_cells, read_row
 from audits.layouts import RowSpec, TableSpec
 from audits.model import Cell, TableNote
 from audits.normalize import compact_label
@@ -23,7 +24,12 @@ _UNIT = re.compile(r"[年月日件条个次人项%％起宗]")
 _DASH = re.compile(r"^[—\-/－–─]+$")
 _DIGIT = re.compile(r"\d")
 _ROW_NUMERAL = re.compile(r"\d{1,2}\.")  # "2." before a label: the next row's numeral
+# A run of cell digits with a year stuck to its end ("0 0 0 02024" before "年"): the cells, the year.
+_RUN_INTO_YEAR = re.compile(r"^(\d[\d ]*?\d|\d)\s*((?:19|20)\d{2})$")
+_FUZZY = 0.8  # how alike a label must be to a row's label (difflib ratio) to stand for it
 _BLANK_WORDS = {"无", "/", "-", "—", "——", "－", "–"}
+# A figure the narrative states: a count with its unit, or an amount in 元/万元.
+_STATED = re.compile(r"(\d+(?:\.\d+)?)\s*(?:件|条|个|项|批次|批|宗|万元|元)")
 
 
 @dataclass
@@ -75,6 +81,14 @@ def _split_piece(piece: str, offset: int) -> list[Token]:
         if part:
             kind = "value" if i % 2 else "label"
             following = piece[pos + len(part) : pos + len(part) + 1]
+            run_on = _RUN_INTO_YEAR.match(part) if kind == "value" and following == "年" else None
+            if run_on:
+                # "…0" + "2024年…" printed "02024年": a row's last cell run into the next
+                # sentence, which starts with a year. The year goes with the sentence.
+                tokens.append(Token("value", run_on.group(1).strip(), offset + pos))
+                tokens.append(Token("label", run_on.group(2), offset + pos + run_on.start(2)))
+                pos += len(part)
+                continue
             if kind == "value" and _UNIT.match(following):
                 kind = "label"  # "2022年", "3件": a number in a sentence, not a cell
             if kind == "label" and tokens and tokens[-1].kind == "label":
@@ -115,7 +129,7 @@ class TableReader:
                 if _ROW_NUMERAL.fullmatch(token.text):
                     pending_numeral = token.text[:-1]
                     continue
-                index, rest = self._match_row(token.text, last_index, pending_numeral)
+                index, rest = self._match_row(token.text, last_index, pending_numeral, token.offset)
                 pending_numeral = ""
                 if rest:  # "3.其他(七)总计": a short exact label run into the next one
                     queue.appendleft(Token("label", rest, token.offset + len(token.text) - len(rest)))
@@ -167,6 +181,9 @@ class TableReader:
             else (),
         )
         values = read_row(items, shape)
+        blocks = [Equation(tuple((0, i) for i in parts), ((0, total),)) for parts, total in shape.blocks]
+        choice = choose([values.candidates or (_as_printed(values),)], blocks)
+        values, options = self._settled(values, shape, choice.chosen[0], choice.tied[0], len(blocks) > 1)
         line = self.stream.line_at(first)
         if values.note:
             self._note("split", "", values.note, first)
@@ -174,12 +191,12 @@ class TableReader:
         for b, row in enumerate(self.rows):
             for c, col in enumerate(cols):
                 i = b * len(cols) + c
-                cells.append(Cell(self.name, row.key, col, values.values[i], values.raws[i], values.flags[i], line))
+                cells.append(Cell(self.name, row.key, col, values.values[i], values.raws[i], values.flags[i], line, options[i]))
         return cells
 
     # Match ---------------------------------------------------------------------------------
 
-    def _match_row(self, label: str, last_index: int, numeral: str) -> tuple[int | None, str]:
+    def _match_row(self, label: str, last_index: int, numeral: str, offset: int = 0) -> tuple[int | None, str]:
         """The row a label names (the variant ending latest in it, only moving forward), and any
         text after an exact label that belongs to the next row."""
         best: tuple[int, int, int] | None = None  # (end position, key length, -row index)
@@ -199,15 +216,39 @@ class TableReader:
                     if best is None or candidate > best:
                         best = candidate
                     break
-        return (None if best is None else -best[2]), ""
+        if best is None:
+            return self._match_variant(label, last_index, numeral, offset), ""
+        return -best[2], ""
+
+    def _match_variant(self, label: str, last_index: int, numeral: str, offset: int) -> int | None:
+        """A label printed with a character wrong, lost or added ("属于行政执法案件" for 案卷): the row
+        among the next few whose label it is most like, if alike enough and no other is as alike.
+        Headers and group labels are not rows; a printed numeral must be the row's."""
+        if len(label) < 4 or self._is_header_or_group(label) or self._is_extra_row(label):
+            return None
+        scored = []
+        for index in range(last_index + 1, min(last_index + 4, len(self.rows))):
+            row = self.rows[index]
+            if numeral and row.numeral and numeral != row.numeral:
+                continue
+            ratio = max(SequenceMatcher(None, label, key).ratio() for key in row.keys if abs(len(key) - len(label)) <= 2) if any(
+                abs(len(key) - len(label)) <= 2 for key in row.keys
+            ) else 0.0
+            scored.append((ratio, index))
+        alike = sorted((s for s in scored if s[0] >= _FUZZY), reverse=True)
+        if not alike or len(alike) > 1 and alike[1][0] == alike[0][0]:
+            return None
+        self._note("label_variant", self.rows[alike[0][1]].key, f"行名印为“{label}”，按最接近的“{self.rows[alike[0][1]].label}”读取", offset)
+        return alike[0][1]
 
     def _attested(self, row: RowSpec) -> set[float]:
-        """Counts the narrative states next to the row's label ("制发行政规范性文件15件")."""
+        """Figures the narrative states in sentences naming the row ("制发行政规范性文件15件",
+        "发布采购信息197批次涉及金额3601627.4元")."""
         numbers: set[float] = set()
-        key = row.keys[-1]  # the shortest variant: 规范性文件, 规章, 行政许可
+        words = [compact_label(w) for w in row.mentions] or [row.keys[-1]]  # default: the shortest label
         for sentence in re.split(r"[。;；]", self.stream.text):
-            if key in sentence and SEP not in sentence[:200]:
-                numbers.update(float(n) for n in re.findall(r"(\d+)件", sentence))
+            if any(w in sentence for w in words) and SEP not in sentence[:200]:
+                numbers.update(float(n) for n in _STATED.findall(sentence))
         return numbers
 
     def _is_header_or_group(self, label: str) -> bool:
@@ -219,28 +260,82 @@ class TableReader:
     # Cells ---------------------------------------------------------------------------------
 
     def _cells(self, reads: list[RowRead]) -> list[Cell]:
-        cells: list[Cell] = []
+        reads = [r for r in reads if r.items or r.spec.key in self._native]  # another template's row printed bare: a heading here
+        shapes, rows = [], []
         for read in reads:
             cols = self.spec.row_cols(read.spec)
-            if not read.items and read.spec.key not in self._native:
-                continue  # another template's row printed without values: a group heading here
             shape = RowShape(
                 n=len(cols),
                 decimal=frozenset(cols.index(c) for c in read.spec.decimal),
                 blocks=self._row_blocks(cols),
                 signed=frozenset(cols.index(c) for c in read.spec.signed),
+                larger_first=self.spec.larger == "first",
             )
             values = read_row(read.items, shape)
-            if values.alternatives and not shape.blocks:
-                settled = settle(values.alternatives, self._attested(read.spec), shape)
-                if settled is not None:
-                    values = RowValues(settled.values, settled.raws, settled.flags, values.note + "；已由正文中的数字确定")
+            if len(values.candidates) > 1 and not shape.blocks:
+                # Nothing in the row to tell its readings apart: the narrative's figures may.
+                kept = attested(values.candidates, self._attested(read.spec))
+                if len(kept) < len(values.candidates):
+                    first = cells_of(kept[0], shape)
+                    note = values.note + f"；正文所述数字排除了 {len(values.candidates) - len(kept)} 种"
+                    values = RowValues(first.values, first.raws, first.flags, note, kept)
+            shapes.append(shape)
+            rows.append(values)
+        equations = self._equations(reads, shapes)
+        choice = choose([v.candidates or (_as_printed(v),) for v in rows], equations)
+        table_wide = any(len(e.left + e.right) > 0 and len({r for r, _ in e.left + e.right}) > 1 for e in equations)
+        cells: list[Cell] = []
+        for index, (read, shape, values) in enumerate(zip(reads, shapes, rows)):
+            cols = self.spec.row_cols(read.spec)
+            values, options = self._settled(values, shape, choice.chosen[index], choice.tied[index], table_wide)
             if values.note:
                 self._note("split", read.spec.key, values.note, read.offset)
             line = self.stream.line_at(read.offset)
             for i, col in enumerate(cols):
-                cells.append(Cell(self.name, read.spec.key, col, values.values[i], values.raws[i], values.flags[i], line))
+                cells.append(Cell(self.name, read.spec.key, col, values.values[i], values.raws[i], values.flags[i], line, options[i]))
         return cells
+
+    def _settled(self, values: RowValues, shape: RowShape, chosen: int, tied: frozenset[int], table_wide: bool) -> tuple[RowValues, list[str]]:
+        """The row as the whole table reads it, and each cell's open readings ("62|6", aligned
+        across the row's cells) when more than one is left."""
+        if len(values.candidates) <= 1:
+            return values, [""] * shape.n
+        reading = values.candidates[chosen]
+        row = cells_of(reading, shape)
+        flags = list(row.flags)
+        if not values.consistent:
+            failing = failing_cells(reading, shape)
+            flags = ["inconsistent" if f == "" and i in failing else f for i, f in enumerate(flags)]
+        open_ = [values.candidates[k] for k in sorted(tied, key=lambda k: (k != chosen, k))]
+        flags = ["ambiguous" if f == "" and len({r[i] for r in open_}) > 1 else f for i, f in enumerate(flags)]
+        printed = "/".join(x if x is not None else "空" for x in reading)
+        note = values.note
+        if shape.blocks and values.consistent and len(open_) < len(values.candidates):
+            note += f"；按全表勾稽关系定为 {printed}" + (f"（仍有 {len(open_)} 种）" if len(open_) > 1 else "")
+        elif not values.consistent and table_wide:
+            note += f"；按全表勾稽关系取不符最少的拆分 {printed}"
+        options = ["|".join(r[i] or "" for r in open_) if len(open_) > 1 else "" for i in range(shape.n)]
+        return RowValues(row.values, row.raws, flags, note, values.candidates, values.consistent), options
+
+    def _equations(self, reads: list[RowRead], shapes: list[RowShape]) -> list[Equation]:
+        """The table's identities over the rows read: each row's blocks, and the column sums."""
+        equations = [
+            Equation(tuple((r, i) for i in parts), ((r, total),)) for r, shape in enumerate(shapes) for parts, total in shape.blocks
+        ]
+        at = {read.spec.key: r for r, read in enumerate(reads)}
+        leaves = [r for r, read in enumerate(reads) if read.spec.leaf]
+        cols = self.spec.cols
+        for sums in self.spec.col_sums:
+            sides = []
+            for names in (sums.left, sums.right):
+                side = [r for name in names for r in (leaves if name == "leaves" else [at.get(name)])]
+                sides.append(side)
+            if None in sides[0] + sides[1] or not all(sides):
+                continue  # a row it names was not printed: the identity cannot help here
+            for c in range(len(cols)):
+                if all(shapes[r].n == len(cols) for r in sides[0] + sides[1]):
+                    equations.append(Equation(tuple((r, c) for r in sides[0]), tuple((r, c) for r in sides[1])))
+        return equations
 
     def _row_blocks(self, cols: list[str]) -> tuple[tuple[tuple[int, ...], int], ...]:
         rs = self.spec.row_sum
@@ -269,3 +364,8 @@ def _detach_numerals(tokens: list[Token], rows: list[RowSpec]) -> list[Token]:
                 continue
         out.append(token)
     return out
+
+
+def _as_printed(values: RowValues) -> tuple[str | None, ...]:
+    """A row read cell by cell (or placed by a fallback) as its one reading, for the table's sums."""
+    return tuple(raw or None for raw in values.raws)

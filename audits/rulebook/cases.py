@@ -3,7 +3,8 @@
 `<rules>/cases/<RULE-ID>.yaml` holds one rule's cases (sqlfluff style). A case is a report — the
 clean report `<rules>/cases/clean_2021.md` with `replace:` edits (each `old` must occur), a `text:`
 given inline, a real `report:` under the shared folder, or only `cells:` — optionally with `doc:`
-fields and `cells:` overriding what was parsed, and a `previous:` year's report. It says which
+fields and `cells:` overriding what was parsed, and a `previous:` and/or `next:` year's report of
+the same agency (built the same way). It says which
 `findings:` the rule must give (each matched by severity, and text contained in message and
 evidence, cells contained in its cells) and, optionally, the rule's `state:` for the report.
 
@@ -27,6 +28,7 @@ from audits.rulebook.book import Rulebook
 from audits.yamlio import plain, read_yaml
 
 CLEAN = "clean_2021"
+_OTHER_YEARS = ("previous", "next")  # the same agency's reports of the years around the case's
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Case:
 
     @property
     def needs_shared(self) -> bool:
-        return "report" in self.spec or "report" in (self.spec.get("previous") or {})
+        return "report" in self.spec or any("report" in (self.spec.get(year) or {}) for year in _OTHER_YEARS)
 
 
 @dataclass
@@ -63,6 +65,7 @@ def load_cases(folder: Path) -> list[Case]:
 def run_cases(book: Rulebook, cases: list[Case], shared: Path | None) -> list[Outcome]:
     """Judge every case's report in one batch with the whole rulebook, then hold each to its case."""
     from audits.engines.run import run_rules
+    from audits.settle import settle_batch
 
     outcomes: dict[str, Outcome] = {}
     reports: list[ParsedReport] = []
@@ -78,8 +81,9 @@ def run_cases(book: Rulebook, cases: list[Case], shared: Path | None) -> list[Ou
     frames = build_frames(reports)
     # Each case is its own agency, so that cross-year rules pair a case only with its own `previous`.
     frames.documents = frames.documents.with_columns(
-        pl.col("source").cast(pl.Utf8).str.replace(r"#previous$", "").alias("agency_id")
+        pl.col("source").cast(pl.Utf8).str.replace(r"#(previous|next)$", "").alias("agency_id")
     )
+    frames = settle_batch(frames, book.layouts)
     judgement = run_rules(book, frames)
     found: dict[str, list[Finding]] = {}
     for f in judgement.findings:
@@ -137,11 +141,9 @@ class _Builder:
         self.parsed: dict[tuple, ParsedReport] = {}
 
     def reports(self, case: Case) -> list[ParsedReport]:
-        """The case's report, after its `previous:` year's report when it has one."""
-        main = self._report(case.spec, _source(case))
-        if "previous" not in case.spec:
-            return [main]
-        return [self._report(case.spec["previous"], _source(case) + "#previous"), main]
+        """The case's report, with its `previous:` and `next:` years' reports when it has them."""
+        others = [self._report(case.spec[year], f"{_source(case)}#{year}") for year in _OTHER_YEARS if year in case.spec]
+        return [*others, self._report(case.spec, _source(case))]
 
     def _report(self, spec: dict, source: str) -> ParsedReport:
         if "base" in spec:
