@@ -12,8 +12,6 @@ from functools import cached_property
 
 import polars as pl
 
-from audits.layouts import Layout
-
 # The categories of spec/outputs.md, in the order reviewers read them.
 CATEGORIES: dict[str, str] = {
     "table_identity": "表格勾稽",
@@ -74,15 +72,15 @@ class Labels:
     asks for the same few hundred again and again.
     """
 
-    layouts: dict[str, Layout]
+    layouts: dict  # template → audits.layouts.Layout (not imported: the layouts' expressions use `number`)
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
-    def _order(self) -> list[Layout]:
+    def _order(self) -> list:
         # The newest format first: its labels are the ones most reports print.
         return sorted(self.layouts.values(), key=lambda layout: layout.report_years.from_, reverse=True)
 
-    def _layouts_for(self, template: str | None) -> list[Layout]:
+    def _layouts_for(self, template: str | None) -> list:
         own = self.layouts.get(template or "")
         return ([own] if own else []) + [layout for layout in self._order if layout is not own]
 
