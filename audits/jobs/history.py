@@ -9,7 +9,6 @@ again. Decisions are an append-only JSON-lines file that no run rewrites.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
+from filelock import FileLock, Timeout
 
 from audits.model import ParsedReport
 from audits.outputs import atomic_write
@@ -45,18 +45,22 @@ class JobBusy(RuntimeError):
 
 @contextmanager
 def job_lock(state: Path, job: str):
-    """One run of a job at a time, across processes (released when the process dies)."""
+    """One run of a job at a time, across processes, without waiting: a second run is refused.
+
+    An operating-system lock (flock on POSIX, msvcrt.locking on Windows, through filelock), so that
+    it is released when the process holding it dies, however it dies.
+    """
     path = state / "locks" / f"{job}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise JobBusy(f"任务 {job} 已在运行") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise JobBusy(f"任务 {job} 已在运行") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # Fingerprints and states --------------------------------------------------------------------
