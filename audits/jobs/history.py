@@ -122,6 +122,34 @@ class Store:
         ).fetchall()
         return pl.DataFrame(rows, schema=schema, orient="row")
 
+    def jobs(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT DISTINCT job FROM runs ORDER BY job")]
+
+    def seen(self, fingerprint: str, job: str | None = None) -> dict | None:
+        """The latest stored finding with this fingerprint (of `job` when given), with its job and
+        agency; None when no recorded run has it."""
+        row = self.db.execute(
+            """SELECT r.job, d.agency, f.agency_id, f.report_year, f.rule_id, f.severity, f.message FROM findings f
+               JOIN runs r USING (run_id) LEFT JOIN documents d ON d.run_id = f.run_id AND d.source = f.source
+               WHERE f.fingerprint = ? AND (? IS NULL OR r.job = ?) ORDER BY r.finished DESC LIMIT 1""",
+            (fingerprint, job, job),
+        ).fetchone()
+        keys = ("job", "agency", "agency_id", "report_year", "rule_id", "severity", "message")
+        return dict(zip(keys, row)) if row else None
+
+    def current_findings(self, job: str | None = None) -> list[dict]:
+        """The findings of each job's last run (of `job` only when given): what is open now."""
+        rows = self.db.execute(
+            """SELECT f.fingerprint, r.job, f.severity, f.rule_id, d.agency, f.report_year, f.state, f.message FROM findings f
+               JOIN runs r USING (run_id) LEFT JOIN documents d ON d.run_id = f.run_id AND d.source = f.source
+               WHERE r.run_id IN (SELECT run_id FROM runs r2 WHERE r2.finished = (SELECT MAX(finished) FROM runs r3 WHERE r3.job = r2.job))
+                 AND (? IS NULL OR r.job = ?)
+               ORDER BY r.job, CASE f.severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, d.agency, f.rule_id""",
+            (job, job),
+        ).fetchall()
+        keys = ("fingerprint", "job", "severity", "rule_id", "agency", "report_year", "state", "message")
+        return [dict(zip(keys, row)) for row in rows]
+
     # Write ---------------------------------------------------------------------------------
 
     def record(self, run_id: str, job: str, started: str, documents: pl.DataFrame, cells: pl.DataFrame, findings: pl.DataFrame, parsed: int, reused: int) -> None:
@@ -207,14 +235,22 @@ class ParseCache:
 # Reviewer decisions -------------------------------------------------------------------------
 
 
-def record_decision(state: Path, fingerprint: str, decision: str, comment: str, who: str) -> dict:
+def history_exists(state: Path) -> bool:
+    """Whether any job has recorded a run in this state folder (a review needs one to check against)."""
+    return (state / "history.sqlite").is_file()
+
+
+def record_decision(state: Path, fingerprint: str, decision: str, comment: str, who: str, finding: dict | None = None) -> dict:
+    """Append a reviewer's decision. Fields: fingerprint, decision (确认 | 驳回), comment, by, at (UTC,
+    ISO 8601), and what the finding was when decided (job, agency, agency_id, report_year, rule_id),
+    so that the file reads on its own."""
     entry = {
         "fingerprint": fingerprint,
         "decision": decision,
         "comment": comment,
         "by": who,
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    } | ({k: finding.get(k) for k in ("job", "agency", "agency_id", "report_year", "rule_id")} if finding else {})
     state.mkdir(parents=True, exist_ok=True)
     with (state / "decisions.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
