@@ -115,7 +115,7 @@ def _summary(result) -> None:
     out = result.out.resolve()
     count = {s: f.filter(f["severity"] == s).height for s in ("error", "warning", "info")}
     lines = [
-        f"找到 {docs.height} 份文档（另跳过 {len(result.skipped)} 个非文档文件）：审核 {docs.height - failed} 份，"
+        f"找到 {docs.height} 份文档（另跳过 {len(result.skipped)} 个非文档文件）：审核了 {docs.height - failed} 份，"
         f"无法读取或不是年度报告 {failed} 份" + ("（各有一条“文件无法读取”的发现）。" if failed else "。"),
         f"发现：错误 {count['error']}、警告 {count['warning']}、提示 {count['info']}。",
         f"结果在 {out}：index.html（总览，每个机关一页）、findings.csv、documents.csv、cells.csv（及同名 .parquet）、"
