@@ -42,7 +42,8 @@ class Stage:
             # A stage whose total was an estimate ends full, not short of it.
             self.stages.bar.update(self._task, total=self.done or 1, completed=self.done or 1)
         count = f"{self.done}/{self.total}" if self.total is not None else f"{self.done}"
-        return f"{self.title}：{count}，用时 {seconds:.1f} 秒"
+        # "2 秒", not "2.0 秒": reviewers read a trailing .0 as a machine's float
+        return f"{self.title}：{count}，用时 {f'{seconds:.1f}'.removesuffix('.0')} 秒"
 
 
 class Stages:
