@@ -63,13 +63,20 @@ def main_options(
     """政府信息公开工作年度报告审核工具"""
 
 
+def _positive_int(text: str) -> int:
+    # Our own conversion, so that a wrong value is refused in Chinese, not in the framework's words.
+    if not text.strip().isdigit() or int(text) < 1:
+        raise typer.BadParameter(f"应为正整数，不是“{text}”")
+    return int(text)
+
+
 @app.command(cls=Command, options_metavar="[选项]", short_help="审核一批年度报告（或运行一次定时任务）")
 def run(
     inputs: list[Path] = typer.Argument(None, help="报告文件或目录（递归查找）；不给则审核自带样本", show_default=False, metavar="报告文件或目录"),
     rules: Optional[Path] = typer.Option(None, "--rules", metavar="目录", help="规则目录（默认 ./rules，否则用安装包自带规则）"),
     out: Path = typer.Option(Path("reports"), "--out", metavar="目录", help="输出目录"),
     job: Optional[str] = typer.Option(None, "--job", metavar="任务名", help="立即运行一次 jobs/ 下的某个定时任务"),
-    workers: Optional[int] = typer.Option(None, "--workers", metavar="进程数", help="并行解析的进程数（默认为 CPU 核数）"),
+    workers: Optional[int] = typer.Option(None, "--workers", metavar="进程数", parser=_positive_int, help="并行解析的进程数（默认为 CPU 核数）"),
     config: Optional[Path] = typer.Option(None, "--config", metavar="文件", help=CONFIG_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="不显示进度和总结，只显示错误"),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="级别", help="有此级别（error 或 warning，含更严重的）的发现时以状态 3 退出；被审核人驳回的不算"),
@@ -83,8 +90,6 @@ def run(
 
     if fail_on is not None and fail_on not in FAILS:
         _usage_error(f"--fail-on 只能是 error 或 warning，不是“{fail_on}”")
-    if workers is not None and workers < 1:
-        _usage_error(f"--workers 应为正整数，不是 {workers}")
     if job:
         _run_job(job, config, workers, quiet, fail_on)
         return

@@ -10,6 +10,7 @@ same option or argument; `print_usage_error` prints them on one line, unwrapped,
 from __future__ import annotations
 
 import difflib
+import re
 
 import typer
 from rich.console import Console
@@ -78,9 +79,19 @@ class _Chinese:
         return rest
 
 
+def breakable(text: str) -> str:
+    """A space after Chinese clause punctuation. Typer's help table wraps a parameter's help only at
+    spaces and cuts a longer run with "…", and Chinese has no spaces: without these, help is cut
+    mid-sentence on an 80-column terminal."""
+    return re.sub(r"([，；。、）])(?=[^\s，；。、）])", r"\1 ", text)
+
+
 class Command(_Chinese, TyperCommand):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for param in self.params:
+            if getattr(param, "help", None):
+                param.help = breakable(param.help)
         # Extra arguments are left in ctx.args, to be refused in Chinese by parse_args.
         self.context_settings = {"allow_extra_args": True, **(self.context_settings or {})}
 

@@ -103,12 +103,15 @@ def test_the_framework_speaks_chinese():
     assert "用法：audits run [选项]" in helped.stdout and "显示本帮助并退出" in helped.stdout and "选项" in helped.stdout
     for english in ("Usage:", "Show this message", "Options", "Arguments", "[default"):
         assert english not in helped.stdout, english
+    assert "…" not in helped.stdout and "不给则审核自带样本" in helped.stdout  # wrapped at 80 columns, not cut
     wrong = audits("run", "--no-such-flag")
     assert wrong.returncode == 2
     assert wrong.stderr.splitlines()[0] == "用法错误：没有 --no-such-flag 这个选项"
     assert "No such option" not in wrong.stderr and "Try" not in wrong.stderr
     typo = audits("rn")
     assert typo.returncode == 2 and "没有 rn 这个命令，是不是 run？" in typo.stderr
+    number = audits("run", "--workers", "abc")
+    assert number.returncode == 2 and "--workers 的值无效（应为正整数，不是“abc”）" in number.stderr
     extra = audits("review", "0123456789abcdef", "more")
     assert extra.returncode == 2 and "多余的参数：more" in extra.stderr
     # A long message is one line, not wrapped at 80 columns mid-phrase.
