@@ -168,6 +168,9 @@ def _run_job(name: str, config: Optional[Path], workers: Optional[int], quiet: b
             log.warning("%s，本次未运行", exc)
             console.print(f"[red]{exc}[/red]，本次未运行")
             raise typer.Exit(1) from None
+        except Exception:
+            log.exception("任务 %s 运行出错", name)  # the traceback in the log too, for whoever reads it later
+            raise
         finally:
             stages.close()
     if not quiet:
