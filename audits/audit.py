@@ -16,6 +16,8 @@ from audits.frames import Frames
 from audits.identity import agency_key
 from audits.ingest import Skipped, discover
 from audits.ingest.files import PAGE_ATTACHMENT
+from audits.parse.report import NOT_A_REPORT
+from audits.progress import Stages
 from audits.workers import Budget, parse_batch
 
 PACKAGE = Path(__file__).resolve().parent
@@ -62,7 +64,7 @@ class Memory:
     decisions: dict = field(default_factory=dict)  # fingerprint → latest reviewer decision
 
 
-def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, extra: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
+def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, extra: dict | None = None, stages: Stages | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
     """Rules over the batch's frames, then every output file, replacing `out` as one set; returns the
     findings, the resolved ones (jobs) and each report's state for each rule."""
     from audits.engines.run import run_rules
@@ -72,11 +74,13 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
     from audits.settle import settle_batch
 
     memory = memory or Memory()
+    stages = stages or Stages()
     # Readings of run-together rows that the agency's other reports settle; in place, so that what
     # the caller keeps (a job's results store) is what the rules judged.
     settled = settle_batch(frames, book.layouts, memory.history)
     frames.cells, frames.notes = settled.cells, settled.notes
-    judgement = run_rules(book, frames, memory.history)
+    judging = stages.start("规则", len(book.rules))
+    judgement = run_rules(book, frames, memory.history, on_judged=judging.advance)
     findings = findings_frame(judgement.findings)
     findings = findings.with_columns(fingerprints(findings, frames.documents))
     resolved = None
@@ -87,40 +91,67 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
         findings = findings.with_columns(pl.col("fingerprint").replace_strict(decided, default=None).alias("decision"))
     run = {"documents": frames.documents.height, "findings": findings.height, "rules": len(book.rules)}
     with output_set(out, run) as staging:
-        _write_outputs(staging, frames, findings, resolved, judgement, book, extra)
+        _write_outputs(staging, frames, findings, resolved, judgement, book, extra, stages)
+    stages.close()
     return findings, resolved, judgement.statuses
 
 
-def _write_outputs(folder: Path, frames: Frames, findings: pl.DataFrame, resolved, judgement, book, extra: dict | None) -> None:
+def _write_outputs(folder: Path, frames: Frames, findings: pl.DataFrame, resolved, judgement, book, extra: dict | None, stages: Stages) -> None:
     import json
 
     from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, write_table, write_text
     from audits.render import render_all
     from audits.rulebook import catalogue
 
-    write_text(folder / "gx_validation.json", json.dumps(judgement.validations, ensure_ascii=False, indent=1, default=str))
+    # The renderer writes every page in one call and reports nothing as it goes: the stage shows
+    # how many agencies' pages are being written and ends when all are.
+    rendering = stages.start("页面", None)
     pages = render_all(frames, findings, judgement.statuses, book, folder, {**(extra or {}), "resolved": resolved})
-    write_text(folder / "rules.html", catalogue.render(book))
-    write_table(findings, folder, "findings", FINDING_COLUMNS)
+    rendering.advance(pages["html"].n_unique() if "html" in pages.columns else 0)
+    rendering.set_total(rendering.done)
+    tables = [(findings, "findings", FINDING_COLUMNS)]
     if resolved is not None:
-        write_table(resolved, folder, "resolved", [c for c in FINDING_COLUMNS if c in resolved.columns])
-    write_table(frames.documents.join(pages, on="source", how="left"), folder, "documents", DOCUMENT_COLUMNS)
-    write_table(frames.cells, folder, "cells", CELL_COLUMNS)
+        tables.append((resolved, "resolved", [c for c in FINDING_COLUMNS if c in resolved.columns]))
+    tables += [(frames.documents.join(pages, on="source", how="left"), "documents", DOCUMENT_COLUMNS), (frames.cells, "cells", CELL_COLUMNS)]
+    writing = stages.start("输出", 2 + 2 * len(tables))
+    write_text(folder / "gx_validation.json", json.dumps(judgement.validations, ensure_ascii=False, indent=1, default=str))
+    writing.advance()
+    write_text(folder / "rules.html", catalogue.render(book))
+    writing.advance()
+    for frame, stem, columns in tables:
+        write_table(frame, folder, stem, columns)
+        writing.advance(2)  # its CSV and its Parquet
 
 
-def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, workers: int | None = None, settings=None) -> AuditResult:
+class NoDocuments(ValueError):
+    """The inputs hold no annual report to audit (spec: exit status 2, with a message saying so)."""
+
+
+def run_audit(inputs: list[Path], rules_dir: Path, out: Path, workers: int | None = None, settings=None, stages: Stages | None = None) -> AuditResult:
     """`audits run`: the whole audit of the given files (or the samples); writes into `out`."""
     from audits.engines import gx_engine
     from audits.rulebook.book import load_rulebook
 
+    stages = stages or Stages()
     book = load_rulebook(rules_dir)
     gx_engine.warm_up_in_background()
+    finding = stages.start("查找文件")
     found = find_documents(inputs)
+    finding.advance(len(found.documents))
+    finding.set_total(len(found.documents))
+    if not found.documents:
+        stages.close()
+        raise NoDocuments(f"输入中没有可审核的文档：{'、'.join(map(str, inputs))}" + (f"（{len(found.skipped)} 个文件都不是文档，已跳过）" if found.skipped else "（没有文件）"))
+    parsing = stages.start("解析", len(found.documents))
     budget = settings.limits.budget() if settings is not None else Budget()
-    frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=on_progress, budget=budget)
+    frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=parsing.advance, budget=budget)
     frames, attached = fold_attachments(frames)
+    docs = frames.documents
+    if docs.filter((pl.col("status") != "failed") | (pl.col("problems") != NOT_A_REPORT)).is_empty():
+        stages.close()
+        raise NoDocuments(f"输入中没有年度报告：读到的 {docs.height} 个文件都不是政府信息公开工作年度报告（{'、'.join(map(str, inputs))}）")
     extra = {"unreported": unreported(settings, frames)} if settings is not None else None
-    findings, _, statuses = audit_batch(frames, book, out, extra=extra)
+    findings, _, statuses = audit_batch(frames, book, out, extra=extra, stages=stages)
     return AuditResult(frames, findings, out, found.skipped + attached, parsed=frames.documents.height, statuses=statuses)
 
 

@@ -1,11 +1,13 @@
 """One writer at a time: an exclusive lock on a file, held while a run writes, released when the
-process ends however it ends (the operating system drops the lock of a dead process)."""
+process ends however it ends (an operating-system lock — flock on POSIX, msvcrt.locking on
+Windows — through filelock)."""
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 
 class Busy(RuntimeError):
@@ -13,36 +15,15 @@ class Busy(RuntimeError):
 
 
 @contextmanager
-def exclusive(path: Path, busy_message: str):
-    """Hold an exclusive, non-blocking lock on `path` (created if needed); `Busy(busy_message)` if taken."""
+def exclusive(path: Path, busy_message: str, busy: type[Busy] = Busy):
+    """Hold an exclusive lock on `path` (created if needed) without waiting; `busy(busy_message)` if taken."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as handle:
-        try:
-            _lock(handle)
-        except OSError:
-            raise Busy(busy_message) from None
-        try:
-            yield
-        finally:
-            _unlock(handle)
-
-
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _lock(handle) -> None:
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-
-    def _unlock(handle) -> None:
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _lock(handle) -> None:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def _unlock(handle) -> None:
-        fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise busy(busy_message) from None
+    try:
+        yield
+    finally:
+        lock.release()

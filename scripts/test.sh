@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the tests need (a virtualenv, the package with its test extras, and Debian's
 # Chromium for the browser tests) and run the whole test suite. Used by .ci/run and the README.
+# Dependencies are pinned to requirements.lock (used as constraints: platform-only packages such as
+# Windows' colorama still resolve), so a new release upstream cannot break a run unannounced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
@@ -12,5 +14,5 @@ if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-noto-cjk >/dev/null 
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -c requirements.lock -e '.[test]'
 exec .venv/bin/python -m pytest -q "$@"

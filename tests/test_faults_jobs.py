@@ -354,7 +354,7 @@ def test_alias_bomb_in_jobs_and_an_invalid_job_do_not_stop_the_others(jobs_folde
     assert done.returncode == 2
     _bomb_line(done.stderr.replace("\n", ""), folder / "jobs" / "bomb.yaml")
 
-    summary = run_job_once("other", str(config))  # what `audits run --job other` prints
+    summary, _ = run_job_once("other", str(config))  # what `audits run --job other` prints
     _bomb_line(summary, folder / "jobs" / "bomb.yaml")
     assert "YAML 炸弹" in summary and "bad.yaml:5:" in summary and "已跳过无效的任务文件" in summary
     documents = _csv(folder / "out", "documents")

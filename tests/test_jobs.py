@@ -402,3 +402,7 @@ def test_schedule_stops_cleanly_on_sigterm(tmp_path):
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert "nightly" in output
+    # In Chinese, with when the job runs next, in Beijing time; and the same in the state folder's log.
+    assert "任务 nightly 下次运行：" in output and "03:00:00（Asia/Shanghai）" in output, output
+    log = (tmp_path / ".state" / "logs" / "audits.log").read_text(encoding="utf-8")
+    assert "调度器已启动" in log and "任务 nightly 下次运行：" in log and "调度器已停止" in log

@@ -13,7 +13,7 @@ import pytest
 from audits.ingest import read_bytes
 from audits.parse.report import parse
 from tests.conftest import EXPECTED, LAYOUTS, SHARED, need_shared, parsed
-from tests.test_parse_expected import _cells, _expected_cells, _load
+from tests.test_parse_expected import _expected_cells, _load
 
 PAGE_031 = "corpus/031_shanghai-szfbgt_2019.html"
 
@@ -77,6 +77,10 @@ def lines(page: str) -> list[str]:
 
 
 EXPECTED_031 = EXPECTED / "corpus_031.yaml"
+
+
+def _cells(report) -> dict[tuple[str, str, str], float | None]:
+    return {(c.table, c.row, c.col): c.value for c in report.cells}
 
 
 @pytest.mark.parametrize("make", [wrapped_in_one_cell, cms_page], ids=["one-cell", "cms"])

@@ -29,8 +29,10 @@ class Judgement:
     validations: list[dict] = field(default_factory=list)  # what gx_validation.json keeps
 
 
-def run_rules(book: Rulebook, frames: Frames, history: pl.DataFrame | None = None) -> Judgement:
-    """Every rule of `book` over the batch's frames (and earlier runs' cells for cross-year rules)."""
+def run_rules(book: Rulebook, frames: Frames, history: pl.DataFrame | None = None, on_judged=None) -> Judgement:
+    """Every rule of `book` over the batch's frames (and earlier runs' cells for cross-year rules).
+    `on_judged(n)` is told as rules are judged (from two threads)."""
+    on_judged = on_judged or (lambda n: None)
     from audits.engines import gx_engine, pandera_engine
 
     batch = Batch(frames, book.layouts, history, book.earlier)
@@ -41,14 +43,18 @@ def run_rules(book: Rulebook, frames: Frames, history: pl.DataFrame | None = Non
     def gx_part() -> tuple[dict[str, Measure], dict[str, list[int]], list[dict]]:
         measures = {r.id: _measure(r, batch) for r in by_engine.get("great_expectations", [])}
         failures, records = gx_engine.judge({rid: (m.judged, m.verdicts) for rid, m in measures.items()}) if measures else ({}, [])
+        on_judged(len(measures))  # GX validates its rules in one suite
         return measures, failures, records
 
     # The engines share nothing but the (read-only) frames, so they run side by side: most of
     # pandera's work is in Polars, which releases the GIL, while GX holds it in pandas and Python.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx") as pool:
         gx_future = pool.submit(gx_part)
-        measures = {r.id: _measure(r, batch) for r in by_engine.get("pandera", [])}
-        failures = {rid: pandera_engine.judge(m.judged, m.verdicts) for rid, m in measures.items()}
+        measures, failures = {}, {}
+        for rule in by_engine.get("pandera", []):
+            measures[rule.id] = measure = _measure(rule, batch)
+            failures[rule.id] = pandera_engine.judge(measure.judged, measure.verdicts)
+            on_judged(1)
         gx_measures, gx_failures, validations = gx_future.result()
     measures |= gx_measures
     failures |= gx_failures

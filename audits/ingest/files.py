@@ -19,6 +19,9 @@ NOT_DOCUMENT_SUFFIXES = {
     ".csv", ".tsv", ".json", ".jsonl", ".xml", ".yaml", ".yml", ".xlsx", ".xls", ".zip", ".gz", ".tar",
     ".rar", ".7z", ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".svg", ".ico", ".mp4", ".mp3",
     ".parquet", ".db", ".sqlite", ".exe", ".dll", ".so", ".pyc", ".css", ".js",
+    # source code and configuration: a folder of a program's source holds no report
+    ".py", ".pyi", ".ipynb", ".c", ".h", ".cc", ".cpp", ".hpp", ".java", ".kt", ".go", ".rs", ".rb",
+    ".php", ".ts", ".tsx", ".jsx", ".vue", ".sh", ".bat", ".ps1", ".toml", ".ini", ".cfg", ".lock", ".sql",
 }
 NOT_DOCUMENT = "非文档文件"
 NOT_REGULAR = "管道、设备等非普通文件"

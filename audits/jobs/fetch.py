@@ -72,13 +72,19 @@ class Archive:
         return known if known.get("sha256") and Path(known.get("path", "")).is_file() else {}
 
 
-def fetch_all(urls: list[str], archive: Archive, settings: FetchSettings) -> dict[str, Fetched]:
+def fetch_all(urls: list[str], archive: Archive, settings: FetchSettings, on_fetched=None) -> dict[str, Fetched]:
+    """Every URL, one after another; `on_fetched(1)` after each."""
     headers = {"User-Agent": settings.user_agent}
     timeout = httpx.Timeout(settings.timeout_seconds)
     # No kept-alive connections: each request opens its own, whose socket the deadline can cut.
     limits = httpx.Limits(max_keepalive_connections=0)
     with httpx.Client(headers=headers, timeout=timeout, limits=limits, follow_redirects=True, max_redirects=MAX_REDIRECTS) as client:
-        return {url: fetch_one(client, url, archive, settings) for url in urls}
+        fetched = {}
+        for url in urls:
+            fetched[url] = fetch_one(client, url, archive, settings)
+            if on_fetched:
+                on_fetched(1)
+        return fetched
 
 
 def fetch_one(client: httpx.Client, url: str, archive: Archive, settings: FetchSettings) -> Fetched:

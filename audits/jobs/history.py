@@ -11,18 +11,17 @@ that no run rewrites.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
 import pickle
 import shutil
 import sqlite3
-from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 
+from audits.locks import Busy, exclusive
 from audits.model import ParsedReport
 from audits.outputs import atomic_write
 
@@ -41,24 +40,13 @@ _KEPT = {
 }
 
 
-class JobBusy(RuntimeError):
+class JobBusy(Busy):
     """Another run of the same job holds its lock."""
 
 
-@contextmanager
 def job_lock(state: Path, job: str):
-    """One run of a job at a time, across processes (released when the process dies)."""
-    path = state / "locks" / f"{job}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise JobBusy(f"任务 {job} 已在运行") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """One run of a job at a time, across processes, without waiting: a second run is refused."""
+    return exclusive(state / "locks" / f"{job}.lock", f"任务 {job} 已在运行", JobBusy)
 
 
 # Fingerprints and states --------------------------------------------------------------------
@@ -122,6 +110,42 @@ class Store:
         )
         latest = stored.group_by("agency_id", "report_year").agg(pl.col("finished").max())
         return stored.join(latest, on=["agency_id", "report_year", "finished"]).select(list(schema)).collect().cast(schema)
+
+    def jobs(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT DISTINCT job FROM runs ORDER BY job")]
+
+    def seen(self, fingerprint: str, job: str | None = None) -> dict | None:
+        """The latest stored finding with this fingerprint (of `job` when given), with its job and
+        agency; None when no recorded run has it."""
+        found = self._findings(self._runs(job)).filter(pl.col("fingerprint") == fingerprint)
+        if found.is_empty():
+            return None
+        keys = ["job", "agency", "agency_id", "report_year", "rule_id", "severity", "message"]
+        return found.sort("finished", descending=True).select(keys).row(0, named=True)
+
+    def current_findings(self, job: str | None = None) -> list[dict]:
+        """The findings of each job's last run (of `job` only when given): what is open now."""
+        runs = self._runs(job).sort("finished", descending=True).unique("job", keep="first")
+        order = pl.col("severity").replace_strict({"error": 0, "warning": 1}, default=2)
+        found = self._findings(runs).sort(["job", order, "agency", "rule_id"], nulls_last=True)
+        return found.select("fingerprint", "job", "severity", "rule_id", "agency", "report_year", "state", "message").to_dicts()
+
+    def _runs(self, job: str | None) -> pl.DataFrame:
+        rows = self.db.execute("SELECT run_id, job, finished FROM runs WHERE ? IS NULL OR job = ?", (job, job)).fetchall()
+        return pl.DataFrame(rows, schema={"run_id": pl.Utf8, "job": pl.Utf8, "finished": pl.Utf8}, orient="row")
+
+    def _findings(self, runs: pl.DataFrame) -> pl.DataFrame:
+        """The stored findings of `runs`, with each run's job and time and each finding's agency."""
+        parts = []
+        for run_id, job, finished in runs.iter_rows():
+            folder = self.root / run_id
+            if (folder / "findings.parquet").is_file():
+                agencies = pl.read_parquet(folder / "documents.parquet", columns=["source", "agency"])
+                found = pl.read_parquet(folder / "findings.parquet").join(agencies, on="source", how="left")
+                parts.append(found.with_columns(pl.lit(job).alias("job"), pl.lit(finished).alias("finished")))
+        empty = {"source": pl.Utf8, "agency_id": pl.Utf8, "report_year": pl.Int32, "rule_id": pl.Utf8, "severity": pl.Utf8, "message": pl.Utf8,
+                 "fingerprint": pl.Utf8, "state": pl.Utf8, "agency": pl.Utf8, "job": pl.Utf8, "finished": pl.Utf8}
+        return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame(schema=empty)
 
     # Write ---------------------------------------------------------------------------------
 
@@ -238,14 +262,22 @@ class ParseCache:
 # Reviewer decisions -------------------------------------------------------------------------
 
 
-def record_decision(state: Path, fingerprint: str, decision: str, comment: str, who: str) -> dict:
+def history_exists(state: Path) -> bool:
+    """Whether any job has recorded a run in this state folder (a review needs one to check against)."""
+    return (state / "history.sqlite").is_file()
+
+
+def record_decision(state: Path, fingerprint: str, decision: str, comment: str, who: str, finding: dict | None = None) -> dict:
+    """Append a reviewer's decision. Fields: fingerprint, decision (确认 | 驳回), comment, by, at (UTC,
+    ISO 8601), and what the finding was when decided (job, agency, agency_id, report_year, rule_id),
+    so that the file reads on its own."""
     entry = {
         "fingerprint": fingerprint,
         "decision": decision,
         "comment": comment,
         "by": who,
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    } | ({k: finding.get(k) for k in ("job", "agency", "agency_id", "report_year", "rule_id")} if finding else {})
     state.mkdir(parents=True, exist_ok=True)
     with (state / "decisions.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry, ensure_ascii=False) + "\n")

@@ -26,6 +26,7 @@ from audits.jobs.fetch import Archive, fetch_all
 from audits.jobs.history import ParseCache, Store, decisions, job_lock
 from audits.model import Attachment, ParsedReport
 from audits.parse.report import agency_kind
+from audits.progress import Stages
 from audits.rulebook.book import load_rulebook
 from audits.workers import Input, parse_batch
 
@@ -45,10 +46,11 @@ class Entry:
     row: dict | None = None
 
 
-def run_job(job, settings, workers: int | None = None) -> AuditResult:
+def run_job(job, settings, workers: int | None = None, stages: Stages | None = None) -> AuditResult:
     """Fetch the job's sources, audit them with the memory of earlier runs, record the run."""
 
     state = settings.state_dir
+    stages = stages or Stages()
     with job_lock(state, job.name):
         started = dt.datetime.now(dt.UTC)
         run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -59,8 +61,10 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
         manifest = read_manifest(manifest_path) if manifest_path else []
         urls = list(dict.fromkeys(row["url"] for row in manifest if _scheme(row["url"]) in ("http", "https")))
         archive = Archive(state / "archive")
-        fetched = fetch_all(urls, archive, settings.fetch)
+        fetching = stages.start("下载", len(urls))
+        fetched = fetch_all(urls, archive, settings.fetch, on_fetched=fetching.advance)
         listed = _manifest_entries(manifest, manifest_path, fetched, job)
+        finding = stages.start("查找文件")
         found = discover(job.local_inputs())
         taken = {e.path.resolve() for e in listed if e.path}  # a file a manifest row names is that row's
         entries = (
@@ -68,9 +72,12 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
             + [Entry(p, None, f"找不到任务 sources.paths 中的路径 {p}") for p in found.missing]
             + listed
         )
+        finding.advance(len(entries))
+        finding.set_total(len(entries))
         cache = ParseCache(state, rules_dir / "templates")
         readable = [Input(str(e.path), e.source, e.charset) for e in entries if e.path]
-        frames, reused = parse_batch(readable, rules_dir / "templates", workers=workers, cache_dir=cache.root, budget=settings.limits.budget())
+        parsing = stages.start("解析", len(readable))
+        frames, reused = parse_batch(readable, rules_dir / "templates", workers=workers, cache_dir=cache.root, on_progress=parsing.advance, budget=settings.limits.budget())
         frames = _read_attachments(frames, archive, settings, lambda inputs: parse_batch(inputs, rules_dir / "templates", workers=workers, budget=settings.limits.budget())[0])
         failed = [_unreadable(e) for e in entries if not e.path]
         frames = _apply_manifest(concat_frames([frames, build_frames(failed)]), entries)
@@ -83,7 +90,7 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
                 decisions=decisions(state),
             )
             regions = {r["agency"]: r["region"] for r in manifest if r.get("region")}
-            findings, resolved, statuses = audit_batch(frames, book, out, memory, {"regions": regions, "unreported": unreported(settings, frames)})
+            findings, resolved, statuses = audit_batch(frames, book, out, memory, {"regions": regions, "unreported": unreported(settings, frames)}, stages)
             parsed = frames.documents.height - reused - len(failed)
             store.record(run_id, job.name, started.isoformat(), frames.documents, frames.cells, findings, parsed, reused)
         finally:

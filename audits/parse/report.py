@@ -18,6 +18,9 @@ from audits.parse import sentences
 from audits.parse.stream import ROW, SEP, Stream, build_stream
 from audits.parse.tables import TableReader
 
+# Why a text that was read is still no report (documents.csv `problems`): not an unreadable file.
+NOT_A_REPORT = "未识别为政府信息公开工作年度报告（没有找到报告标题、六个部分的标题或统计表）"
+
 TABLE_ORDER = ("active", "applications", "review_litigation")
 _HEAD_NUMERAL = re.compile(r"^(?P<num>[一二三四五六七八九十]{1,2}[、.]|\d{1,2}[.、)])")
 _INLINE_NUMERAL = re.compile(r"[一二三四五六七八九十]{1,2}、")
@@ -86,7 +89,7 @@ def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") 
     report.snippets = _snippets(lines, body_start, body_end)
     report.status = status_of(report)
     if report.status == "failed":
-        report.problems = ["未识别为政府信息公开工作年度报告（没有找到报告标题、六个部分的标题或统计表）"]
+        report.problems = [NOT_A_REPORT]
     return report
 
 
