@@ -2,7 +2,8 @@
 
 Every format comes out the same way: narrative as lines, tables as `| a | b |` rows (one per table
 row, merged cells written once), so that one parser reads them all. Reading never raises: a file
-that cannot be read comes back with `problems` and no lines.
+that cannot be read comes back with `problems` and no lines. Word 97–2003 and WPS files go through
+LibreOffice to DOCX (`word97.py`); `read_many` converts all of a batch's in one call.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from charset_normalizer import from_bytes
 from audits.ingest.docx import read_docx
 from audits.ingest.html import read_html
 from audits.ingest.pdf import read_pdf
+from audits.ingest.word97 import OLE2_MAGIC, convert_many, ole_kind, ole_streams, read_word97
 from audits.model import SourceText
 
-DOCUMENT_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".shtml", ".xhtml", ".pdf", ".docx", ""}
+DOCUMENT_SUFFIXES = {
+    ".txt", ".md", ".markdown", ".html", ".htm", ".shtml", ".xhtml", ".pdf", ".docx", ".doc", ".wps", "",
+}
+BINARY_KINDS = ("pdf", "docx", "doc")
 NOT_DOCUMENT_SUFFIXES = {
     ".csv", ".tsv", ".json", ".jsonl", ".xml", ".yaml", ".yml", ".xlsx", ".xls", ".zip", ".gz", ".tar",
     ".rar", ".7z", ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".svg", ".ico", ".mp4", ".mp3",
@@ -38,6 +43,7 @@ _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 class Limits:
     max_text_bytes: int = 8 * 1024 * 1024
     max_binary_bytes: int = 64 * 1024 * 1024
+    convert_seconds: float = 120.0  # one Word 97/WPS file through LibreOffice
 
 
 @dataclass(frozen=True)
@@ -67,27 +73,44 @@ def discover(inputs: list[Path]) -> Discovery:
 
 def read_document(path: Path, limits: Limits = Limits()) -> tuple[SourceText, bytes]:
     """Read one file; returns the text and the raw bytes (for the content hash)."""
-    source = str(path)
+    data, failure = load(path)
+    return failure or read_bytes(str(path), data, limits), data
+
+
+def load(path: Path) -> tuple[bytes, SourceText | None]:
+    """A file's bytes, or no bytes and the reading that says why."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes(), None
     except OSError as exc:
-        return _failed(source, f"无法读取文件: {exc.strerror or exc}"), b""
-    return read_bytes(source, data, limits), data
+        return b"", _failed(str(path), f"无法读取文件: {exc.strerror or exc}")
 
 
-def read_bytes(source: str, data: bytes, limits: Limits = Limits()) -> SourceText:
-    text = _read_bytes(source, data, limits)
+def read_bytes(source: str, data: bytes, limits: Limits = Limits(), converted: bytes | str | None = None) -> SourceText:
+    """Read one file's bytes; `converted` is a Word 97/WPS file's DOCX (or why there is none) when
+    `read_many` has already converted it."""
+    text = _read_bytes(source, data, limits, converted)
     if not text.problems and not any(line.replace("\ufeff", "").strip() for line in text.lines):
         # A BOM alone, a page of scripts, an empty <body>: nothing to read, and the finding must say so.
         return _failed(source, "文件没有可读的文字内容", text.format)
     return text
 
 
-def _read_bytes(source: str, data: bytes, limits: Limits) -> SourceText:
+def read_many(items: list[tuple[str, bytes]], limits: Limits = Limits()) -> list[SourceText]:
+    """`read_bytes` of each (source, bytes), with the Word 97/WPS documents among them converted
+    in one LibreOffice call (~0.2 s a document instead of ~1.3 s)."""
+    try:
+        word = [i for i, (_, data) in enumerate(items) if len(data) <= limits.max_binary_bytes and sniff(data) == "doc"]
+        converted = dict(zip(word, convert_many([items[i][1] for i in word], limits.convert_seconds)))
+    except Exception:  # noqa: BLE001 - e.g. no room for the files: each document tries by itself
+        converted = {}
+    return [read_bytes(source, data, limits, converted.get(i)) for i, (source, data) in enumerate(items)]
+
+
+def _read_bytes(source: str, data: bytes, limits: Limits, converted: bytes | str | None) -> SourceText:
     if not data.strip():
         return _failed(source, "文件为空")
     kind = sniff(data)
-    limit = limits.max_binary_bytes if kind in ("pdf", "docx") else limits.max_text_bytes
+    limit = limits.max_binary_bytes if kind in BINARY_KINDS else limits.max_text_bytes
     if len(data) > limit:
         return _failed(source, f"文件过大（{len(data) / 1e6:.1f} MB，上限 {limit / 1e6:.0f} MB），未解析", kind)
     try:
@@ -95,6 +118,12 @@ def _read_bytes(source: str, data: bytes, limits: Limits) -> SourceText:
             return read_pdf(source, data)
         if kind == "docx":
             return read_docx(source, data)
+        if kind == "doc":
+            return read_word97(source, data, limits.convert_seconds, converted)
+        if kind == "ole":
+            streams = ole_streams(data)
+            what = ole_kind(streams) if streams is not None else "OLE2 复合文件已损坏或不完整"
+            return _failed(source, f"不是可识别的文档（{what}）", kind)
         if kind in ("binary", "archive", "image"):
             return _failed(source, "不是可识别的文档（二进制内容）", kind)
         text, encoding, problems = decode(data)
@@ -115,6 +144,11 @@ def sniff(data: bytes) -> str:
         except zipfile.BadZipFile:
             return "binary"
         return "docx" if "word/document.xml" in names else "archive"
+    if head == OLE2_MAGIC:
+        # Word 97–2003 and WPS Writer keep the text in a `WordDocument` stream; Excel, PowerPoint
+        # and the rest of the compound-file family are no report document.
+        streams = ole_streams(data)
+        return "doc" if streams is not None and "WordDocument" in streams else "ole"
     if head.startswith(_IMAGE_MAGIC):
         return "image"
     sample = data[:4096]
