@@ -21,9 +21,9 @@ import polars as pl
 
 from audits.frames import Frames, build_frames, concat_frames
 from audits.identity import agency_key
-from audits.ingest import Limits, discover, read_document
+from audits.ingest import Limits, discover, load, read_bytes, read_many, sniff
 from audits.layouts import load_layouts
-from audits.model import Finding, ParsedReport
+from audits.model import Finding, ParsedReport, SourceText
 from audits.parse.report import parse
 
 PACKAGE = Path(__file__).resolve().parent
@@ -61,28 +61,66 @@ def _layouts(templates_dir: str):
 
 def parse_file(path: str, templates_dir: str, cache_dir: str = "") -> ParsedReport:
     """Read and parse one file, or take it from the parse cache; never raises."""
+    return parse_files([path], templates_dir, cache_dir)[0]
+
+
+def parse_files(paths: list[str], templates_dir: str, cache_dir: str = "") -> list[ParsedReport]:
+    """Read and parse files, or take them from the parse cache; never raises. The Word 97/WPS
+    documents among them that are not in the cache are converted in one LibreOffice call; every
+    other file is read and parsed on its own, so that only one of them is in memory at a time."""
     from audits.jobs.history import ParseCache
 
-    try:
-        text, data = read_document(Path(path), Limits())
-        digest = hashlib.sha256(data).hexdigest()
-        cache = ParseCache.at(Path(cache_dir)) if cache_dir else None
-        cached = cache.get(digest) if cache else None
-        if cached is not None:
-            cached.source, cached.reused = path, True
-            return cached
-        report = parse(text, _layouts(templates_dir), digest)
-        if cache and data:
-            cache.put(report)
-    except Exception as exc:  # noqa: BLE001 - one bad report must not take the batch down
-        report = ParsedReport(source=path, status="failed")
-        report.problems.append(f"解析程序出错（{type(exc).__name__}: {exc}）")
+    cache = ParseCache.at(Path(cache_dir)) if cache_dir else None
+    layouts = _layouts(templates_dir)
+
+    def parsed(path: str, text: SourceText, data: bytes, digest: str) -> ParsedReport:
+        try:
+            report = parse(text, layouts, digest)
+            if cache and data:
+                cache.put(report)
+            return report
+        except Exception as exc:  # noqa: BLE001 - one bad report must not take the batch down
+            return _crashed(path, exc)
+
+    reports: list[ParsedReport | None] = [None] * len(paths)
+    word: list[tuple[int, bytes, str]] = []  # Word 97/WPS documents to convert together
+    for i, path in enumerate(paths):
+        try:
+            data, failure = load(Path(path))
+            digest = hashlib.sha256(data).hexdigest()
+            cached = cache.get(digest) if cache else None
+            if cached is not None:
+                cached.source, cached.reused = path, True
+                reports[i] = cached
+            elif failure is None and sniff(data) == "doc":
+                word.append((i, data, digest))
+            else:
+                reports[i] = parsed(path, failure or read_bytes(path, data, Limits()), data, digest)
+        except Exception as exc:  # noqa: BLE001
+            reports[i] = _crashed(path, exc)
+    if word:
+        try:
+            texts = read_many([(paths[i], data) for i, data, _ in word], Limits())
+        except Exception as exc:  # noqa: BLE001
+            texts = [_crashed_reading(paths[i], exc) for i, _, _ in word]
+        for (i, data, digest), text in zip(word, texts):
+            reports[i] = parsed(paths[i], text, data, digest)
+    return reports
+
+
+def _crashed_reading(path: str, exc: Exception) -> SourceText:
+    return SourceText(path, "", "", [], problems=(f"读取失败（{type(exc).__name__}: {exc}）",))
+
+
+def _crashed(path: str, exc: Exception) -> ParsedReport:
+    report = ParsedReport(source=path, status="failed")
+    report.problems.append(f"解析程序出错（{type(exc).__name__}: {exc}）")
     return report
 
 
 def parse_chunk(paths: list[str], templates_dir: str, cache_dir: str = "") -> tuple[Frames, int]:
     """Parse some files and return their frames (frames cross process boundaries cheaply, as Arrow)."""
-    reports = [parse_file(p, templates_dir, cache_dir) for p in paths]
+    reports = parse_files(paths, templates_dir, cache_dir)
     return build_frames(reports), sum(r.reused for r in reports)
 
 
