@@ -172,7 +172,7 @@ def _soffice(soffice: str, workspace: _Workspace, job: Path, inputs: list[Path],
         _kill_group(process)
         # A killed LibreOffice may leave its profile locked or half written: start the next afresh.
         shutil.rmtree(workspace.profile, ignore_errors=True)
-        return f"LibreOffice 转换超时（超过 {timeout:.0f} 秒），未解析"
+        return f"LibreOffice 转换超时（超过 {timeout:g} 秒），未解析"
     if process.returncode != 0:
         detail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"退出码 {process.returncode}"]
         return f"LibreOffice 转换失败（{detail[0]}）"
