@@ -20,7 +20,8 @@ from audits.jobs.config import FetchSettings
 from audits.outputs import write_text
 
 _SUFFIX = {"text/html": ".html", "application/pdf": ".pdf", "text/plain": ".txt",
-           "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx"}
+           "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+           "application/msword": ".doc", "application/wps-office.wps": ".wps"}
 
 
 @dataclass(frozen=True)
