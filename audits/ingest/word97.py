@@ -40,8 +40,7 @@ _OLE_KINDS = (
     ("Workbook", "Excel 电子表格"),
     ("Book", "Excel 电子表格"),
     ("PowerPoint Document", "PowerPoint 演示文稿"),
-    ("MatOST", "Microsoft Works 文档"),
-    ("__substg1.0_0037001F", "Outlook 邮件"),
+    ("__properties_version1.0", "Outlook 邮件"),
 )
 
 
