@@ -3,8 +3,8 @@
 Both are OLE2 compound files with a `WordDocument` stream (WPS Writer saves Word's binary format).
 `soffice --headless --convert-to docx` keeps the tables with their merged cells, so the DOCX reader
 writes them exactly as it writes a DOCX saved by Word. Each process converts in a private folder
-with its own LibreOffice profile (a second soffice on the same profile would hand its work to the
-first and return at once, empty-handed), one call at a time, and a call that runs over its time is
+with its own LibreOffice profile (a second soffice started on a profile in use passes its work to
+the running one instead of converting), one call at a time, and a call that runs over its time is
 killed. Several documents converted in one call cost far less than one call each (benchmarks/README.md).
 
 Without LibreOffice a Word or WPS file is not read: its problem says what to install.
@@ -27,11 +27,11 @@ from audits.ingest.docx import read_docx
 from audits.model import SourceText
 
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-CONVERTERS = ("soffice", "libreoffice")  # the names Debian's libreoffice-core puts on PATH
+CONVERTERS = ("soffice", "libreoffice")  # the commands LibreOffice's packages put on PATH
 INSTALL = "apt-get install -y --no-install-recommends libreoffice-writer-nogui"
 MISSING = (
     "未安装 LibreOffice，无法读取 Word 97–2003（.doc）或 WPS 文件："
-    f"请以 root 运行 `{INSTALL}`（或在本项目目录运行 `bash scripts/setup.sh`），然后重新审核"
+    f"请以 root 运行“{INSTALL}”（或在本项目目录运行“bash scripts/setup.sh”），然后重新审核"
 )
 # Each further document in one call may take this much longer before the call is given up.
 BATCH_SECONDS_PER_DOCUMENT = 10.0
