@@ -12,7 +12,7 @@ class SourceText:
     """One input file read into text lines (tables as `| a | b |` rows), before normalisation."""
 
     source: str
-    format: str  # text | html | pdf | docx
+    format: str  # text | html | pdf | docx | doc (Word 97–2003 or WPS), or what an unreadable file was
     encoding: str
     lines: list[str]
     problems: tuple[str, ...] = ()  # what went wrong while reading, in Chinese, for parse_error findings

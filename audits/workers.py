@@ -25,7 +25,7 @@ from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from audits.frames import Frames, build_frames, concat_frames
-from audits.ingest import Limits, display_path, read_document
+from audits.ingest import Limits, display_path, read_document, word_documents
 from audits.layouts import load_layouts
 from audits.model import ParsedReport
 from audits.parse.report import NO_TITLE, parse, status_of
@@ -62,9 +62,11 @@ def _layouts(templates_dir: str):
 
 
 def parse_file(
-    path: str, templates_dir: str, cache_dir: str = "", source: str = "", charset: str = "", seconds: float = 0, page: ParsedReport | None = None
+    path: str, templates_dir: str, cache_dir: str = "", source: str = "", charset: str = "", seconds: float = 0,
+    page: ParsedReport | None = None, converted: bytes | str | None = None,
 ) -> ParsedReport:
-    """Read and parse one file, or take it from the parse cache; never raises."""
+    """Read and parse one file, or take it from the parse cache; never raises. `converted` is a Word
+    97/WPS file's DOCX when the chunk converted its Word files together."""
     from audits.jobs.history import ParseCache
 
     source = source or display_path(path)
@@ -74,7 +76,7 @@ def parse_file(
                 report = read_attachment(Path(path), page, templates_dir)
                 report.source = source
                 return report
-            text, data = read_document(Path(path), Limits(), declared=charset or None)
+            text, data = read_document(Path(path), Limits(), declared=charset or None, converted=converted)
             digest = hashlib.sha256(data).hexdigest()
             key = f"{digest}-{charset}" if charset else digest
             cache = ParseCache.at(Path(cache_dir)) if cache_dir else None
@@ -159,9 +161,24 @@ def _time_limit(seconds: float):
 
 
 def parse_chunk(inputs: list[Input], templates_dir: str, cache_dir: str = "", seconds: float = 0) -> tuple[Frames, int]:
-    """Parse some files and return their frames and how many came from the parse cache."""
-    reports = [parse_file(i.path, templates_dir, cache_dir, i.source, i.charset, seconds, i.page) for i in inputs]
+    """Parse some files and return their frames and how many came from the parse cache. The chunk's
+    Word 97/WPS files go through LibreOffice in one call."""
+    converted = word_documents([Path(i.path) for i in inputs if not i.page and not _cached(i, cache_dir)])
+    reports = [parse_file(i.path, templates_dir, cache_dir, i.source, i.charset, seconds, i.page, converted.get(Path(i.path))) for i in inputs]
     return build_frames(reports), sum(r.reused for r in reports)
+
+
+def _cached(item: Input, cache_dir: str) -> bool:
+    """Whether the parse cache holds the file already (then it needs no conversion)."""
+    if not cache_dir:
+        return False
+    from audits.jobs.history import ParseCache
+
+    try:
+        digest = hashlib.sha256(Path(item.path).read_bytes()).hexdigest()
+    except OSError:
+        return False
+    return ParseCache.at(Path(cache_dir)).get(f"{digest}-{item.charset}" if item.charset else digest) is not None
 
 
 def parse_batch(

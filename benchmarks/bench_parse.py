@@ -3,12 +3,17 @@
     .venv/bin/python -m benchmarks.bench_parse --n 2000
     .venv/bin/python -m benchmarks.bench_parse --n 50000
     .venv/bin/python -m benchmarks.bench_parse --pdf 60          # the corpus PDFs, repeated
+    .venv/bin/python -m benchmarks.bench_parse --doc 60          # Word 97 files (LibreOffice)
 
 Each configuration (workers=2, workers=1) runs in a fresh child process, so that its peak memory
 is its own: `getrusage` maxrss of the process (parent) and of its largest pool worker, and the
 sampled resident memory of the whole process tree (parent + workers at the same moment).
 Throughput is reports / wall seconds of `parse_batch` (reading, decoding, normalising, parsing,
 pickling results back, building the frames); generating the synthetic files is timed apart.
+
+`--doc` also times LibreOffice alone (`word97.convert_many`, in a fresh process): one call per file
+(the first makes the process's profile: "cold"; the rest reuse it: "warm") against one call for
+all the files.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks import synth
-from benchmarks.common import TEMPLATES_DIR, Contention, Timer, TreeRss, maxrss_mb, now, profile_top, record, wait_quiet
+from benchmarks.common import TEMPLATES_DIR, Contention, Timer, TreeRss, cpu_seconds, maxrss_mb, now, profile_top, record, wait_quiet
 
 
 def child(paths: list[Path], workers: int, label: str) -> dict:
@@ -78,6 +83,45 @@ def child(paths: list[Path], workers: int, label: str) -> dict:
     }
 
 
+def conversions(paths: list[Path], single: int = 10) -> dict:
+    """Seconds of LibreOffice conversions (called in a fresh process): `single` files one call
+    each, then every file in one call. CPU seconds (this process and the soffice it waited for)
+    are given beside wall seconds: other processes on the machine slow the latter down."""
+    from audits.ingest import Limits, word97
+
+    timeout = Limits().convert_seconds
+    datas = [p.read_bytes() for p in paths]
+    alone, alone_cpu = [], []
+    with Contention() as busy:
+        for data in datas[:single]:
+            cpu = cpu_seconds()
+            with Timer() as timer:
+                result = word97.convert_many([data], timeout)[0]
+            assert isinstance(result, bytes), result
+            alone.append(timer.seconds)
+            alone_cpu.append(cpu_seconds() - cpu)
+        cpu = cpu_seconds()
+        with Timer() as batch:
+            results = word97.convert_many(datas, timeout)
+        batch_cpu = cpu_seconds() - cpu
+    assert all(isinstance(r, bytes) for r in results), [r for r in results if isinstance(r, str)][:3]
+    warm, warm_cpu = alone[1:], alone_cpu[1:]
+    return {
+        "key": f"doc-{len(paths)}",
+        "date": now(),
+        "n": len(paths),
+        "alone_first_s": round(alone[0], 2),
+        "alone_first_cpu_s": round(alone_cpu[0], 2),
+        "alone_warm_s_per_file": round(sum(warm) / len(warm), 2),
+        "alone_warm_cpu_s_per_file": round(sum(warm_cpu) / len(warm_cpu), 2),
+        "alone_warm_min_max_s": [round(min(warm), 2), round(max(warm), 2)],
+        "one_call_s": round(batch.seconds, 2),
+        "one_call_s_per_file": round(batch.seconds / len(paths), 3),
+        "one_call_cpu_s_per_file": round(batch_cpu / len(paths), 3),
+        **busy.as_dict(),
+    }
+
+
 def run_child(args: list[str], max_wait: float = 0) -> dict:
     quiet = wait_quiet(max_wait) if max_wait > 0 else {}
     cmd = [sys.executable, "-m", "benchmarks.bench_parse", "--child", *args]
@@ -103,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="parse throughput and peak memory")
     ap.add_argument("--n", type=int, default=None, help="synthetic text/HTML reports (default 2000 unless --pdf)")
     ap.add_argument("--pdf", type=int, default=0, help="also (or only, without --n) the corpus PDFs repeated to this many files")
+    ap.add_argument("--doc", type=int, default=0, help="also (or only, without --n) Word 97 files (seed variants) repeated to this many")
+    ap.add_argument("--conversions", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--workers", default="2,1", help="comma-separated worker counts, each in its own process")
     ap.add_argument("--seed", type=int, default=20250101)
     ap.add_argument("--dir", type=Path, default=None, help="where the synthetic files go (default /tmp/audits-bench/...)")
@@ -118,10 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         paths = synth.files(args.dir)
         if args.n:
             paths = paths[: args.n]
-        print(json.dumps(child(paths, workers[0], args.label), ensure_ascii=False))
+        result = conversions(paths) if args.conversions else child(paths, workers[0], args.label)
+        print(json.dumps(result, ensure_ascii=False))
         return 0
 
-    n = args.n if args.n is not None else (0 if args.pdf else 2000)
+    n = args.n if args.n is not None else (0 if args.pdf or args.doc else 2000)
     if n:
         out = args.dir or synth.default_dir(n, args.seed)
         with Timer() as gen:
@@ -149,6 +196,25 @@ def main(argv: list[str] | None = None) -> int:
             _show(result)
             if not args.no_record:
                 record("parse", result)
+    if args.doc:
+        out = (args.dir.parent if args.dir else synth.DEFAULT_BASE) / f"doc-{args.doc}"
+        synth.make_docs(out, args.doc)
+        for w in workers:
+            result = run_child(["--dir", str(out), "--workers", str(w), "--label", f"doc-{args.doc}"], args.max_wait)
+            _show(result)
+            if not args.no_record:
+                record("parse", result)
+        result = run_child(["--dir", str(out), "--conversions"], args.max_wait)
+        print(
+            f"LibreOffice, one call per file: first {result['alone_first_s']:.2f} s ({result['alone_first_cpu_s']:.2f} CPU s), "
+            f"then {result['alone_warm_s_per_file']:.2f} s a file ({result['alone_warm_cpu_s_per_file']:.2f} CPU s); "
+            f"all {result['n']} in one call: {result['one_call_s']:.1f} s = {result['one_call_s_per_file']:.3f} s a file "
+            f"({result['one_call_cpu_s_per_file']:.3f} CPU s); "
+            f"other processes used {result['other_processes_cores']:.2f} cores",
+            flush=True,
+        )
+        if not args.no_record:
+            record("convert", result)
     return 0
 
 

@@ -45,6 +45,18 @@ def tables(data: dict) -> str:
                 f"{_f(r.get('children_peak_mb'), 0)} | {_f(r.get('frames_mb'), 0)} | {_f(r.get('other_processes_cores'), 2)} |"
             )
         out.append("")
+    convert = data.get("convert", [])
+    if convert:
+        out.append("### Word 97 conversion (LibreOffice, `word97.convert_many`)\n")
+        out.append("| date (UTC) | commit | files | one call per file: first s (CPU s) | then s/file (CPU s) | one call for all: s | s/file (CPU s) | other processes (cores) |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for r in convert:
+            out.append(
+                f"| {_stamp(r)} | {_f(r['n'])} | {_f(r['alone_first_s'], 2)} ({_f(r.get('alone_first_cpu_s'), 2)}) | "
+                f"{_f(r['alone_warm_s_per_file'], 2)} ({_f(r.get('alone_warm_cpu_s_per_file'), 2)}) | {_f(r['one_call_s'])} | "
+                f"{_f(r['one_call_s_per_file'], 3)} ({_f(r.get('one_call_cpu_s_per_file'), 3)}) | {_f(r.get('other_processes_cores'), 2)} |"
+            )
+        out.append("")
     rules = data.get("rules", [])
     if rules:
         out.append("### Rules (`run_rules`)\n")

@@ -457,6 +457,42 @@ def make_pdfs(out: Path, n: int = 60, shared: Path = SHARED) -> list[Path]:
     return paths
 
 
+def make_docs(out: Path, n: int = 60) -> list[Path]:
+    """Word 97 documents: the ten seed variants of tests/variants.py (five hand-transcribed seeds,
+    own and non-zero values, tables with merged cells) saved as Word 97 by LibreOffice once, then
+    repeated under new names. Each parses to its seed's cells (tests/test_word97.py)."""
+    import subprocess
+    import tempfile
+
+    from tests.conftest import LAYOUTS
+    from tests.variants import known_report, report_blocks, to_docx
+
+    out = Path(out)
+    source = out.parent / f"{out.name}-source"
+    seeds = sorted(p.stem for p in (ROOT / "tests" / "expected").glob("seed_*.yaml"))
+    reports = [known_report(seed, values) for seed in seeds for values in ("seed", "nonzero")]
+    docs = [source / f"{report.name}.doc" for report in reports]
+    if not all(doc.is_file() for doc in docs):
+        source.mkdir(parents=True, exist_ok=True)
+        for report in reports:
+            (source / f"{report.name}.docx").write_bytes(to_docx(report_blocks(report, LAYOUTS[report.template])))
+        with tempfile.TemporaryDirectory() as profile:
+            subprocess.run(
+                ["soffice", "--headless", "--norestore", f"-env:UserInstallation={Path(profile).as_uri()}",
+                 "--convert-to", "doc:MS Word 97", "--outdir", str(source), *(str(d.with_suffix(".docx")) for d in docs)],
+                check=True, capture_output=True, timeout=600, stdin=subprocess.DEVNULL,
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        src = docs[i % len(docs)]
+        path = out / f"{i:04d}-{src.name}"
+        if not path.exists() or path.stat().st_size != src.stat().st_size:
+            shutil.copyfile(src, path)
+        paths.append(path)
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000)

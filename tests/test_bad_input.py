@@ -342,7 +342,9 @@ def test_size_limits_by_kind():
 
 
 @pytest.mark.parametrize(
-    "prefix", [b"", b"%PDF-1.4\n", b"PK\x03\x04", b"<html><body><table>", b"\xef\xbb\xbf", b"\xff\xfe", b"\x89PNG"]
+    "prefix",
+    [b"", b"%PDF-1.4\n", b"PK\x03\x04", b"<html><body><table>", b"\xef\xbb\xbf", b"\xff\xfe", b"\x89PNG",
+     b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"],
 )
 def test_read_bytes_never_raises_and_always_explains(prefix):
     rng = random.Random(prefix)

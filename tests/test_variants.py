@@ -26,12 +26,10 @@ from tests.variants import (
     NEW_RECEIVED,
     TOTAL_PROCESSED,
     VARIANTS,
-    KnownReport,
     Variant,
-    load_seed,
+    known_report,
     report_blocks,
     to_html,
-    with_nonzero_values,
 )
 
 SEEDS = sorted(EXPECTED.glob("seed_*.yaml"))
@@ -39,17 +37,9 @@ VALUE_SETS = ["seed", "nonzero"]
 
 
 @lru_cache(maxsize=None)
-def known(seed: str, values: str) -> KnownReport:
-    report = load_seed(EXPECTED / f"{seed}.yaml")
-    if values == "nonzero":
-        report = with_nonzero_values(report, LAYOUTS[report.template])
-    return report
-
-
-@lru_cache(maxsize=None)
 def parsed_variant(seed: str, variant: Variant, values: str):
     """The variant rendered to bytes, read and parsed (shared by the tests of one variant)."""
-    report = known(seed, values)
+    report = known_report(seed, values)
     data = variant.render(report, LAYOUTS[report.template])
     return parse(read_bytes(f"{report.name}{variant.suffix}", data), LAYOUTS)
 
@@ -65,7 +55,7 @@ def _as_float(value):
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
 @pytest.mark.parametrize("seed", [p.stem for p in SEEDS])
 def test_every_cell_comes_back_exactly(seed, variant, values):
-    report = known(seed, values)
+    report = known_report(seed, values)
     parsed = parsed_variant(seed, variant, values)
     got = {(c.table, c.row, c.col): c.value for c in parsed.cells}
     want = {key: _as_float(value) for key, value in report.cells.items()}
@@ -80,7 +70,7 @@ def test_every_cell_comes_back_exactly(seed, variant, values):
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
 @pytest.mark.parametrize("seed", [p.stem for p in SEEDS])
 def test_header_fields_and_sections_come_back(seed, variant, values):
-    report = known(seed, values)
+    report = known_report(seed, values)
     parsed = parsed_variant(seed, variant, values)
     layout = LAYOUTS[report.template]
     assert (parsed.agency, parsed.report_year, parsed.published, parsed.template) == (
@@ -96,7 +86,7 @@ def test_header_fields_and_sections_come_back(seed, variant, values):
 
 @pytest.mark.parametrize("seed", [p.stem for p in SEEDS])
 def test_nonzero_values_keep_every_identity(seed):
-    report = known(seed, "nonzero")
+    report = known_report(seed, "nonzero")
     spec = LAYOUTS[report.template].tables
     cells = report.cells
     template_cells = {
@@ -122,7 +112,7 @@ def test_nonzero_values_keep_every_identity(seed):
 
 
 def test_seed_003_is_the_2019_template_with_a_single_other_row():
-    report = known("seed_003", "seed")
+    report = known_report("seed_003", "seed")
     rows = {row for table, row, _ in report.cells if table == "applications"}
     assert report.template == "2019" and len(rows) == 23
     assert "other" in rows and "other_misc" not in rows
@@ -130,14 +120,14 @@ def test_seed_003_is_the_2019_template_with_a_single_other_row():
 
 @pytest.mark.parametrize("seed", [p.stem for p in SEEDS])
 def test_blank_cells_render_as_empty_td(seed):
-    report = known(seed, "seed")
+    report = known_report(seed, "seed")
     html = to_html(report_blocks(report, LAYOUTS[report.template]))
     blanks = sum(1 for value in report.cells.values() if value is None)
     assert html.count("<td></td>") == blanks
 
 
 def test_html_table_three_has_the_template_spans():
-    report = known("seed_000", "seed")
+    report = known_report("seed_000", "seed")
     html = to_html(report_blocks(report, LAYOUTS["2021"]))
     assert re.search(r'<td rowspan="3" colspan="3">（本列数据的勾稽关系为', html)
     assert '<td colspan="7">申请人情况</td>' in html
@@ -150,7 +140,7 @@ def test_html_table_three_has_the_template_spans():
 
 
 def test_html_2019_table_three_has_a_single_other_row():
-    report = known("seed_003", "seed")
+    report = known_report("seed_003", "seed")
     html = to_html(report_blocks(report, LAYOUTS["2019"]))
     assert '<td rowspan="20">三、本年度办理结果</td>' in html
     assert '<td colspan="2">(六)其他处理</td>' in html
@@ -159,7 +149,7 @@ def test_html_2019_table_three_has_a_single_other_row():
 
 def test_gbk_variant_is_gbk_and_declares_no_charset():
     variant = next(v for v in VARIANTS if v.name == "html_gbk_undeclared")
-    data = variant.render(known("seed_000", "seed"), LAYOUTS["2021"])
+    data = variant.render(known_report("seed_000", "seed"), LAYOUTS["2021"])
     assert b"charset" not in data.lower()
     with pytest.raises(UnicodeDecodeError):
         data.decode("utf-8")
@@ -168,13 +158,13 @@ def test_gbk_variant_is_gbk_and_declares_no_charset():
 
 def test_big5_variant_is_big5_and_declares_no_charset():
     variant = next(v for v in VARIANTS if v.name == "big5_undeclared")
-    data = variant.render(known("seed_004", "seed"), LAYOUTS["2021"])
+    data = variant.render(known_report("seed_004", "seed"), LAYOUTS["2021"])
     assert b"charset" not in data.lower()
     assert "西藏自治區科學技術廳2023年政府信息公開工作年度報告" in data.decode("big5")
 
 
 def test_utf16_variant_has_no_bom_and_xhtml_variant_an_xml_declaration():
-    report = known("seed_000", "seed")
+    report = known_report("seed_000", "seed")
     utf16, xhtml = (v.render(report, LAYOUTS["2021"]) for v in VARIANTS if v.name in ("utf16_no_bom", "xhtml"))
     assert not utf16.startswith((b"\xff\xfe", b"\xfe\xff")) and utf16.decode("utf-16-le").startswith("<!DOCTYPE html>")
     assert xhtml.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml">')
@@ -182,14 +172,14 @@ def test_utf16_variant_has_no_bom_and_xhtml_variant_an_xml_declaration():
 
 def test_traditional_variant_is_in_traditional_script():
     variant = next(v for v in VARIANTS if v.name == "traditional")
-    text = variant.render(known("seed_004", "seed"), LAYOUTS["2021"]).decode("utf-8")
+    text = variant.render(known_report("seed_004", "seed"), LAYOUTS["2021"]).decode("utf-8")
     assert "西藏自治區科學技術廳2023年政府信息公開工作年度報告" in text
     assert "收到和處理政府信息公開申請情況" in text
 
 
 def test_docx_variant_has_merged_cells():
     variant = next(v for v in VARIANTS if v.name == "docx")
-    data = variant.render(known("seed_000", "seed"), LAYOUTS["2021"])
+    data = variant.render(known_report("seed_000", "seed"), LAYOUTS["2021"])
     xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml").decode("utf-8")
     assert '<w:gridSpan w:val="7"/>' in xml  # 申请人情况
     assert '<w:gridSpan w:val="5"/>' in xml  # 法人或其他组织, 未经复议直接起诉, 复议后起诉

@@ -16,6 +16,7 @@ import datetime as dt
 import io
 import random
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from html import escape
 from itertools import groupby
 from pathlib import Path
@@ -84,6 +85,17 @@ def load_seed(path: Path) -> KnownReport:
         for col, value in cols.items()
     }
     return KnownReport(path.stem, doc["agency"], doc["report_year"], _date(published), str(doc["template"]), cells)
+
+
+@lru_cache(maxsize=None)
+def known_report(seed: str, values: str = "seed") -> KnownReport:
+    """Seed `seed_00N` as transcribed (`values="seed"`) or with distinct non-zero values ("nonzero")."""
+    from tests.conftest import EXPECTED, LAYOUTS
+
+    report = load_seed(EXPECTED / f"{seed}.yaml")
+    if values == "nonzero":
+        report = with_nonzero_values(report, LAYOUTS[report.template])
+    return report
 
 
 def _date(value) -> dt.date:

@@ -17,10 +17,11 @@ from audits.ingest.encoding import decode, utf16_order
 from audits.ingest.files import Discovery, Limits, Skipped, discover, display_path, mb, read_bounded, size_limit, too_large
 from audits.ingest.html import read_html
 from audits.ingest.pdf import read_pdf
+from audits.ingest.word97 import OLE2_MAGIC, convert_many, ole_kind, ole_streams, read_word97
 from audits.model import SourceText
 
 __all__ = [
-    "Discovery", "Limits", "Skipped", "decode", "discover", "display_path", "read_bytes", "read_document", "sniff",
+    "Discovery", "Limits", "Skipped", "decode", "discover", "display_path", "read_bytes", "read_document", "sniff", "word_documents",
 ]
 
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
@@ -30,26 +31,43 @@ _HTML_SNIFF = re.compile(r"<\s*(html|body|table|p|div|meta|head|!doctype)\b", re
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 
 
-def read_document(path: Path, limits: Limits = Limits(), declared: str | None = None) -> tuple[SourceText, bytes]:
+def read_document(path: Path, limits: Limits = Limits(), declared: str | None = None, converted: bytes | str | None = None) -> tuple[SourceText, bytes]:
     """Read one file; returns the text and the raw bytes (for the content hash). `declared` is the
-    charset a server sent with the file (HTTP Content-Type), if it was fetched. The text's `source` is
-    the path as display-safe text (see `display_path`)."""
+    charset a server sent with the file (HTTP Content-Type), if it was fetched; `converted` a Word
+    97/WPS file's DOCX (or why there is none) when `word_documents` converted it already. The text's
+    `source` is the path as display-safe text (see `display_path`)."""
     source = display_path(path)
     data, problem = read_bounded(path, limits)
     if problem:
         return _failed(source, problem), b""
-    return read_bytes(source, data, limits, declared), data
+    return read_bytes(source, data, limits, declared, converted), data
 
 
-def read_bytes(source: str, data: bytes, limits: Limits = Limits(), declared: str | None = None) -> SourceText:
-    text = _read_bytes(source, data, limits, declared)
+def word_documents(paths: list[Path], limits: Limits = Limits()) -> dict[Path, bytes | str]:
+    """The Word 97/WPS documents among `paths`, converted in one LibreOffice call (~0.2 s a document
+    instead of ~1.3 s alone): path → its DOCX, or why there is none."""
+    found = {}
+    for path in paths:
+        data, problem = read_bounded(path, limits)
+        if not problem and data.startswith(OLE2_MAGIC) and sniff(data) == "doc":
+            found[path] = data
+    if not found:
+        return {}
+    try:
+        return dict(zip(found, convert_many(list(found.values()), limits.convert_seconds)))
+    except Exception:  # noqa: BLE001 - e.g. no room for the files: each document then tries alone
+        return {}
+
+
+def read_bytes(source: str, data: bytes, limits: Limits = Limits(), declared: str | None = None, converted: bytes | str | None = None) -> SourceText:
+    text = _read_bytes(source, data, limits, declared, converted)
     if not text.problems and not any(line.replace("\ufeff", "").strip() for line in text.lines):
         # A BOM alone, a page of scripts, an empty <body>: nothing to read, and the finding must say so.
         return _failed(source, "文件没有可读的文字内容", text.format)
     return text
 
 
-def _read_bytes(source: str, data: bytes, limits: Limits, declared: str | None) -> SourceText:
+def _read_bytes(source: str, data: bytes, limits: Limits, declared: str | None, converted: bytes | str | None = None) -> SourceText:
     if not data.strip():
         return _failed(source, "文件为空")
     limit = size_limit(data, limits)
@@ -65,6 +83,12 @@ def _read_bytes(source: str, data: bytes, limits: Limits, declared: str | None) 
             return read_pdf(source, data)
         if kind == "docx":
             return read_docx(source, data)
+        if kind == "doc":
+            return read_word97(source, data, limits.convert_seconds, converted)
+        if kind == "ole":
+            streams = ole_streams(data)
+            what = ole_kind(streams) if streams is not None else "OLE2 复合文件已损坏或不完整"
+            return _failed(source, f"不是可识别的文档（{what}）", kind)
         if kind in ("binary", "archive", "image"):
             return _failed(source, "不是可识别的文档（二进制内容）", kind)
         text, encoding, problems = decode(data, declared)
@@ -85,6 +109,11 @@ def sniff(data: bytes) -> str:
         except zipfile.BadZipFile:
             return "binary"
         return "docx" if "word/document.xml" in names else "archive"
+    if head == OLE2_MAGIC:
+        # Word 97–2003 and WPS Writer keep the text in a `WordDocument` stream; Excel, PowerPoint
+        # and the rest of the compound-file family are no report document.
+        streams = ole_streams(data)
+        return "doc" if streams is not None and "WordDocument" in streams else "ole"
     if head.startswith(_IMAGE_MAGIC):
         return "image"
     sample = data[:4096]

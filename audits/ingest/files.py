@@ -43,6 +43,7 @@ class Limits:
     max_binary_bytes: int = 64 * 1024 * 1024
     max_unzipped_bytes: int = 128 * 1024 * 1024
     max_zip_parts: int = 10_000
+    convert_seconds: float = 120.0  # one Word 97/WPS file through LibreOffice
 
 
 class Skipped(NamedTuple):
@@ -148,8 +149,8 @@ def read_bounded(path: Path, limits: Limits) -> tuple[bytes, str]:
 
 
 def size_limit(head: bytes, limits: Limits) -> int:
-    """PDF and zip (DOCX) files may be larger than text; their first bytes say which they are."""
-    return limits.max_binary_bytes if head.startswith((b"%PDF", b"PK\x03\x04")) else limits.max_text_bytes
+    """PDF, zip (DOCX) and OLE2 (Word 97/WPS) files may be larger than text; their first bytes say which they are."""
+    return limits.max_binary_bytes if head.startswith((b"%PDF", b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")) else limits.max_text_bytes
 
 
 def too_large(size: int, limit: int) -> str:

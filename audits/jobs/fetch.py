@@ -25,7 +25,8 @@ from audits.outputs import write_text
 
 MAX_REDIRECTS = 5
 _SUFFIX = {"text/html": ".html", "application/pdf": ".pdf", "text/plain": ".txt",
-           "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx"}
+           "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+           "application/msword": ".doc", "application/wps-office.wps": ".wps"}
 
 
 @dataclass(frozen=True)
