@@ -15,6 +15,7 @@ class SourceText:
     encoding: str
     lines: list[str]
     problems: tuple[str, ...] = ()  # what went wrong while reading, in Chinese, for parse_error findings
+    ocr_lines: frozenset[int] = frozenset()  # 1-based numbers of the lines read by OCR (scanned PDF pages)
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Cell:
     col: str
     value: float | None
     raw: str
-    flag: str  # "" | blank | ambiguous | inconsistent | unreadable
+    flag: str  # "" | blank | ambiguous | inconsistent | unreadable | ocr
     line: int
 
 

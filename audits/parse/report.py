@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from audits.layouts import Layout, RowSpec
 from audits.model import Line, ParsedReport, Section, Snippet, SourceText
@@ -65,6 +65,9 @@ def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") 
     report.published = _published(lines, report.sections)
     report.signed, report.signed_raw = _signed(lines, body_end, report)
     _read_tables(report, stream, layout, layouts, headings)
+    if text.ocr_lines:
+        # NOTE: a value read from a scan by OCR may be misread: a finding resting on it says so.
+        report.cells = [replace(c, flag="ocr") if not c.flag and c.line in text.ocr_lines else c for c in report.cells]
     body_start = next((line.no for line in lines if _TITLE.search(line.text)), 1)
     report.body = (body_start, body_end)
     report.snippets = _snippets(lines, body_start, body_end)
