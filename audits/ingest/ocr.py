@@ -100,7 +100,7 @@ def page_lines(gray: np.ndarray, ocr) -> list[str]:
     hor = _horizontal_rulings(ink)
     placed: list[tuple[float, str]] = []
     for x0, y0, x1, y1 in _tables(ink, hor, unit):
-        inside = [b for b in boxes if x0 <= b.cx <= x1 and y0 <= b.cy <= y1]
+        inside = [_as_value(b, ink) for b in boxes if x0 <= b.cx <= x1 and y0 <= b.cy <= y1]
         boxes = [b for b in boxes if not (x0 <= b.cx <= x1 and y0 <= b.cy <= y1)]
         bands = _bands(hor[y0:y1, x0:x1])
         for i, (top, bottom) in enumerate(bands):
@@ -211,6 +211,35 @@ def _band_cells(band: np.ndarray, boxes: list[Box], unit: float) -> list[str]:
         cuts.append(band.shape[1])
     cells = [[b for b in boxes if left <= b.cx < right] for left, right in zip(cuts, cuts[1:])]
     return [_cell_text(c) for c in cells]
+
+
+_LOOKALIKES = str.maketrans("Oo〇lI|", "000111")
+_ONE_STROKE = {"一", "丨", "|", "l", "I", "—", "-"}
+
+
+def _as_value(b: Box, ink: np.ndarray) -> Box:
+    """A table cell's number as printed, where the recogniser took a digit for a letter or a stroke.
+
+    A lone 1 in a small table font is often read as 一, and a dash (a blank cell) is too: the
+    shape of the ink tells them apart, tall for the digit, flat for the dash (which the table
+    reader takes as blank). Letters that look like digits (O, l) among digits are digits.
+    """
+    text = b.text
+    if text in _ONE_STROKE:
+        import cv2
+
+        glyph = ink[int(b.y0) : int(b.y1) + 1, int(b.x0) : int(b.x1) + 1]
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(glyph)
+        # NOTE: boxes are padded; a ruling that reaches into one touches its edge, a glyph does not.
+        gh, gw = glyph.shape
+        parts = [s for s in stats[1:n] if s[0] > 0 and s[1] > 0 and s[0] + s[2] < gw and s[1] + s[3] < gh]
+        if parts:
+            x0, y0 = min(s[0] for s in parts), min(s[1] for s in parts)
+            x1, y1 = max(s[0] + s[2] for s in parts), max(s[1] + s[3] for s in parts)
+            text = "1" if y1 - y0 > 1.5 * (x1 - x0) else "—" if x1 - x0 > 1.5 * (y1 - y0) else text
+    elif any(c.isdigit() for c in text) and all(c.isdigit() or c in ".,Oo〇lI|" for c in text):
+        text = text.translate(_LOOKALIKES)
+    return Box(b.x0, b.y0, b.x1, b.y1, text)
 
 
 def _shift(b: Box, dx: float) -> Box:
