@@ -18,6 +18,7 @@ the same table reader reads both.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ import numpy as np
 
 from audits.ingest.rows import pipe_row
 
-DPI = 200  # PP-OCR reads 10.5–16 pt print reliably at 150–200 dpi; more only costs time
+DPI = 200  # PP-OCR reads 9–16 pt print reliably at 150–200 dpi; more only costs time
+MAX_SIDE = 2000  # rapidocr shrinks larger images to this (Global.max_side_len): render no larger (A4: 171 dpi)
 INSTALL = "pip install 'rapidocr==3.10.0' onnxruntime"
 
 
@@ -63,7 +65,9 @@ def engine():
     try:
         from rapidocr import RapidOCR
 
-        return RapidOCR(params={"Global.log_level": "error"})
+        # NOTE: the orientation classifier is off: scanned pages are upright, and turning single
+        # boxes by 180° can only do harm to numbers (a 6 turned is a 9).
+        return RapidOCR(params={"Global.log_level": "error", "Global.use_cls": False})
     except Exception as exc:  # noqa: BLE001 - a missing or broken engine is reported, never raised
         raise OcrUnavailable(f"OCR 引擎无法加载（{type(exc).__name__}: {exc}），请安装：{INSTALL}") from exc
 
@@ -81,8 +85,9 @@ def read_pages(data: bytes, pages: list[int], dpi: int = DPI) -> dict[int, list[
 
 
 def render(page, dpi: int = DPI) -> np.ndarray:
-    """A page as a grayscale image (uint8, white paper)."""
-    return page.render(scale=dpi / 72, grayscale=True).to_numpy()
+    """A page as a grayscale image (uint8, white paper), at `dpi` or as large as OCR will read it."""
+    scale = min(dpi / 72, MAX_SIDE / max(page.get_size()))
+    return page.render(scale=scale, grayscale=True).to_numpy()
 
 
 def page_lines(gray: np.ndarray, ocr) -> list[str]:
@@ -103,11 +108,16 @@ def page_lines(gray: np.ndarray, ocr) -> list[str]:
         inside = [_as_value(b, ink) for b in boxes if x0 <= b.cx <= x1 and y0 <= b.cy <= y1]
         boxes = [b for b in boxes if not (x0 <= b.cx <= x1 and y0 <= b.cy <= y1)]
         bands = _bands(hor[y0:y1, x0:x1])
-        for i, (top, bottom) in enumerate(bands):
+        if not bands:
+            continue
+        bottoms = [y0 + bottom for _, bottom in bands]
+        rows: list[list[Box]] = [[] for _ in bands]
+        for b in inside:
             # NOTE: a label centred in cells merged across rows may sit right on a ruling that
-            # only the other columns have; it belongs to the row below (a row's text starts in it).
-            above = bands[i - 1][1] if i else -1
-            here = [_shift(b, x0) for b in inside if y0 + above <= b.cy < y0 + bottom]
+            # only the other columns have; it goes to the row below (the table reader wants a
+            # label before its values, not after).
+            rows[min(bisect.bisect_right(bottoms, b.cy), len(bands) - 1)].append(_shift(b, x0))
+        for (top, bottom), here in zip(bands, rows):
             if here:
                 placed.append((y0 + top, pipe_row(_band_cells(ink[y0 + top : y0 + bottom, x0:x1], here, unit))))
     for row in _visual_rows(boxes):
@@ -229,7 +239,7 @@ def _as_value(b: Box, ink: np.ndarray) -> Box:
         import cv2
 
         glyph = ink[int(b.y0) : int(b.y1) + 1, int(b.x0) : int(b.x1) + 1]
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(glyph)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(glyph)
         # NOTE: boxes are padded; a ruling that reaches into one touches its edge, a glyph does not.
         gh, gw = glyph.shape
         parts = [s for s in stats[1:n] if s[0] > 0 and s[1] > 0 and s[0] + s[2] < gw and s[1] + s[3] < gh]
