@@ -66,7 +66,7 @@ def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") 
     report.signed, report.signed_raw = _signed(lines, body_end, report)
     _read_tables(report, stream, layout, layouts, headings)
     if text.ocr_lines:
-        # NOTE: a value read from a scan by OCR may be misread: a finding resting on it says so.
+        # NOTE: a value read from a scan by OCR may be misread: a finding resting on it must be able to say so.
         report.cells = [replace(c, flag="ocr") if not c.flag and c.line in text.ocr_lines else c for c in report.cells]
     body_start = next((line.no for line in lines if _TITLE.search(line.text)), 1)
     report.body = (body_start, body_end)
