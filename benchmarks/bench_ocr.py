@@ -59,6 +59,8 @@ def child(paths: list[Path], dpi: int) -> dict:
         engine = ocr.engine()
         engine(ocr.render(pdfium.PdfDocument(paths[0])[0], 72))  # first call loads det, cls and rec
     pages = sum(len(pdfium.PdfDocument(p)) for p in paths)
+    longest = max(max(page.get_size()) for p in paths for page in pdfium.PdfDocument(p))
+    render_dpi = round(min(ocr.DPI, ocr.MAX_SIDE * 72 / longest))  # what `ocr.render` uses (A4: 171)
     per_file = {}
     with Contention() as busy, Timer() as timer:
         for path in paths:
@@ -71,7 +73,7 @@ def child(paths: list[Path], dpi: int) -> dict:
         "key": f"scanned-{dpi}dpi",
         "date": now(),
         "dpi": dpi,
-        "render_dpi": ocr.DPI,
+        "render_dpi": render_dpi,
         "files": len(paths),
         "pages": pages,
         "seconds": round(timer.seconds, 2),
