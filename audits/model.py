@@ -17,6 +17,7 @@ class SourceText:
     lines: list[str]
     problems: tuple[str, ...] = ()  # what went wrong while reading, in Chinese, for parse_error findings
     attachments: tuple[Attachment, ...] = ()  # documents a web page links to (.pdf, .doc, .docx, .wps)
+    ocr_lines: frozenset[int] = frozenset()  # 1-based numbers of the lines read by OCR (scanned PDF pages)
 
 
 class Attachment(NamedTuple):
@@ -42,7 +43,7 @@ class Cell:
     col: str
     value: float | None
     raw: str
-    flag: str  # "" | blank | ambiguous | inconsistent | unreadable
+    flag: str  # "" | blank | ambiguous | inconsistent | unreadable | ocr
     line: int
     # The readings still open when the printed digits allow several: this cell's piece in each,
     # "|"-separated and aligned across the row's cells ("62|6"); "" when the cell was read as printed.

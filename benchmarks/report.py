@@ -57,6 +57,17 @@ def tables(data: dict) -> str:
                 f"{_f(r['one_call_s_per_file'], 3)} ({_f(r.get('one_call_cpu_s_per_file'), 3)}) | {_f(r.get('other_processes_cores'), 2)} |"
             )
         out.append("")
+    scanned = data.get("ocr", [])
+    if scanned:
+        out.append("### Scanned PDF pages (`read_document`, OCR)\n")
+        out.append("| date (UTC) | commit | scans at dpi | rendered at dpi | files | pages | seconds | wall s/page | CPU s/page | engine load s | peak RSS MB | other processes (cores) |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in scanned:
+            out.append(
+                f"| {_stamp(r)} | {r['dpi']} | {r['render_dpi']} | {r['files']} | {r['pages']} | {_f(r['seconds'])} | {_f(r['wall_s_per_page'], 2)} | "
+                f"{_f(r['cpu_s_per_page'], 2)} | {_f(r['engine_load_s'], 2)} | {_f(r.get('self_peak_mb'), 0)} | {_f(r.get('other_processes_cores'), 2)} |"
+            )
+        out.append("")
     rules = data.get("rules", [])
     if rules:
         out.append("### Rules (`run_rules`)\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from audits.layouts import Layout, RowSpec
 from audits.model import Line, ParsedReport, Section, Snippet, SourceText
@@ -84,6 +84,9 @@ def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") 
     report.published = _published(lines, report.sections)
     report.signed, report.signed_raw = _signed(lines, body_end, report)
     _read_tables(report, stream, layout, layouts, headings)
+    if text.ocr_lines:
+        # NOTE: a value read from a scan by OCR may be misread: a finding resting on it must be able to say so.
+        report.cells = [replace(c, flag="ocr") if not c.flag and c.line in text.ocr_lines else c for c in report.cells]
     body_start = _body_start(lines, report.sections)
     report.body = (body_start, body_end)
     report.snippets = _snippets(lines, body_start, body_end)
