@@ -37,6 +37,7 @@ DOCUMENT_SCHEMA = {
     "content_hash": pl.Utf8,
     "attachments": pl.Utf8,  # the documents a page links to, one link a line
     "attachment": pl.Utf8,  # the attached document read as the report
+    "ocr_lines": pl.Int32,  # lines read by OCR from scanned pages; 0 when the text was printed
 }
 CELL_SCHEMA = {
     "source": KEY,
@@ -101,6 +102,7 @@ def build_frames(reports: list[ParsedReport]) -> Frames:
                 "content_hash": r.content_hash,
                 "attachments": "\n".join(a.href for a in r.attachments),
                 "attachment": r.attachment,
+                "ocr_lines": r.ocr_lines,
             }
         )
         # Tuples in schema order (one per row) build the frames faster than dicts.

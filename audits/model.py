@@ -105,6 +105,7 @@ class ParsedReport:
     body: tuple[int, int] = (0, 0)  # first and last line of the report body (title to sign-off)
     attachments: tuple[Attachment, ...] = ()  # documents the page links to
     attachment: str = ""  # the attached document read as the report, when the page holds only its title
+    ocr_lines: int = 0  # how many of its lines were read by OCR from scanned pages
     reused: bool = False  # taken from the parse cache of an earlier run, not parsed again
 
 

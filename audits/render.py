@@ -88,6 +88,7 @@ class ReportView:
     not_applicable: list[dict]  # rules that do not apply to it: id, title, reason
     undetermined: list[dict]  # rules that could not be judged: id, title, reason
     problems: str
+    ocr_lines: int  # lines read by OCR from scanned pages
     counts: dict[str, int]
 
 
@@ -224,6 +225,7 @@ def _report_view(doc, findings, cells, sections, statuses, lines, rules: dict[st
         not_applicable=states["not_applicable"],
         undetermined=states["undetermined"],
         problems=doc["problems"] or "",
+        ocr_lines=doc.get("ocr_lines") or 0,
         counts=_counts([v.severity for v in views]),
     )
 

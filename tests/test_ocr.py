@@ -24,8 +24,11 @@ import pytest
 from PIL import Image, ImageFilter
 from ruamel.yaml import YAML
 
+from audits.engines.run import run_rules
+from audits.frames import build_frames
 from audits.ingest import ocr, read_document
 from audits.parse.report import parse
+from audits.rulebook.book import load_rulebook
 from tests.conftest import EXPECTED, LAYOUTS, ROOT, SHARED, need_shared
 
 SOURCES = {
@@ -131,6 +134,25 @@ def test_scanned_report_cells_match_transcription(scans, source, variant):
     header = (report.agency, report.agency_kind, report.report_year, report.published, report.template)
     assert header == (doc["agency"], doc["agency_kind"], doc["report_year"], doc["published"], doc["template"])
     assert [s.key for s in report.sections] == [s["key"] for s in doc["sections"] if s["numeral"] != "missing"]
+
+
+@pytest.mark.slow
+def test_findings_resting_on_ocr_cells_say_so(scans):
+    """hongze_2023 prints two table 四 rows whose 总计 is 0 beside non-zero parts (T4-SUM, read from
+    its text layer in test_findings_real). Scanned, the same two findings stand, and each names the
+    cells a reviewer must compare with the scan."""
+    need_shared()
+    _, report = scans("hongze_2023", "150dpi")
+    book = load_rulebook(ROOT / "rules")
+    findings = [f for f in run_rules(book, build_frames([report])).findings if f.rule_id == "T4-SUM"]
+    evidence = sorted(f.evidence for f in findings)
+    assert len(evidence) == 2
+    assert evidence[0].startswith("10 + 1 + 0 + 0 ≠ 0") and evidence[1].startswith("5 + 0 + 0 + 0 ≠ 0")
+    for f in findings:
+        assert f.severity == "error"
+        assert "由扫描页文字识别（OCR）读出，请对照原件核实" in f.evidence
+        assert "表四" in f.evidence.split("由扫描页文字识别")[0].split("所涉单元格")[-1]
+        assert all(c.flag == "ocr" for c in f.cells)
 
 
 # Which pages go to OCR --------------------------------------------------------------------------

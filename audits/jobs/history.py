@@ -25,7 +25,9 @@ from audits.locks import Busy, exclusive
 from audits.model import ParsedReport
 from audits.outputs import atomic_write
 
-PARSER_VERSION = "2"  # bump when parsing changes, so cached parses are not reused
+# The code that turns a file into a ParsedReport: a change to any of it invalidates cached parses
+# (a hand-bumped version number was forgotten more than once).
+_PARSER_CODE = ("ingest/*.py", "parse/*.py", "normalize.py", "model.py")
 
 SCHEMA_VERSION = 2  # 1: documents, cells and findings in SQLite tables
 _SCHEMA = """
@@ -231,7 +233,10 @@ class ParseCache:
     """Parsed reports by content hash and declared charset (and the layouts they were parsed with)."""
 
     def __init__(self, state: Path, layouts_dir: Path):
-        digest = hashlib.sha256(PARSER_VERSION.encode())
+        digest = hashlib.sha256()
+        package = Path(__file__).resolve().parents[1]
+        for path in sorted(p for pattern in _PARSER_CODE for p in package.glob(pattern)):
+            digest.update(path.read_bytes())
         for path in sorted(layouts_dir.glob("*.y*ml")):
             digest.update(path.read_bytes())
         self.root = state / "cache" / digest.hexdigest()[:16]

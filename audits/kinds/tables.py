@@ -165,6 +165,11 @@ class Identity(Kind):
                 severity = "warning"
                 guesses = [self._guess(batch, c, row, n) for n, c in zip(involved, cells) if c.flag == "ambiguous"]
                 caveats.append("所涉单元格" + "、".join(guesses) + "由连写数字推测拆分（存在多种拆分），结论待人工核实")
+            if "ocr" in flags:
+                # NOTE: OCR may misread a digit; the finding keeps its severity but says which cells
+                # a reviewer should compare with the scan.
+                read = [batch.labels.cell(c.table, c.row, c.col, row.get("template")) for c in cells if c.flag == "ocr"]
+                caveats.append("所涉单元格" + "、".join(read) + "由扫描页文字识别（OCR）读出，请对照原件核实")
             if "inconsistent" in flags:
                 rows = sorted({(c.row if each == "col" else row[each]) for c in cells if c.flag == "inconsistent"} | {""})
                 printed = [d for r in rows for d in runs.get((row["source"], r), [])]

@@ -64,7 +64,7 @@ class Heading:
 
 
 def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") -> ParsedReport:
-    report = ParsedReport(source=text.source, format=text.format, encoding=text.encoding, content_hash=content_hash)
+    report = ParsedReport(source=text.source, format=text.format, encoding=text.encoding, content_hash=content_hash, ocr_lines=len(text.ocr_lines))
     report.problems.extend(text.problems)
     report.attachments = text.attachments
     if not text.lines:
