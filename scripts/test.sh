@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+.venv/bin/ruff check audits tests benchmarks jobs
 exec .venv/bin/python -m pytest -q "$@"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Iterator, Literal
 
 import polars as pl
-from pydantic import Field
 
 from audits.engines.verdicts import Between, Compare, Holds, InSet, NotInSet
 from audits.frames import KEY

@@ -98,7 +98,6 @@ class Identity(Kind):
     # Measure -------------------------------------------------------------------------------
 
     def measure(self, batch: Batch, docs: pl.DataFrame) -> Measure:
-        each = _axes(self.for_each)[0]
         wide = pivot(batch, self.table, self.for_each).join(docs.select("source"), on="source", how="semi")
         names = [n for n in self.expression.names if n != LEAVES]
         leaves = sorted({r.key for layout in batch.layouts.values() for r in layout.tables[self.table].rows if r.leaf}) if LEAVES in self.expression.names else []
