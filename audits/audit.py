@@ -159,6 +159,26 @@ class Memory:
     decisions: dict = field(default_factory=dict)  # fingerprint → latest reviewer decision
 
 
+# What `audits review` records (确认 / 驳回), and the words of older or other writers of the log.
+DECISION_STATES = {"确认": "confirmed", "confirm": "confirmed", "confirmed": "confirmed", "驳回": "dismissed", "dismiss": "dismissed", "dismissed": "dismissed"}
+
+
+def with_decisions(findings: pl.DataFrame, decisions: dict[str, dict]) -> pl.DataFrame:
+    """The findings with each one's latest reviewer decision as data: `decision_state` (confirmed,
+    dismissed, or empty when none), `decision_by`, `decision_at`, `decision_comment`, and `decision`
+    written out in one line for the files (`驳回（张三，2025-02-03）：机构合并，已核实`)."""
+    rows = []
+    for fp, d in decisions.items():
+        state = DECISION_STATES.get(str(d.get("decision") or "").strip().lower())
+        if state is None:
+            continue  # a decision this version does not know is not guessed at
+        by, at, comment = str(d.get("by") or ""), str(d.get("at") or ""), str(d.get("comment") or "")
+        rows.append((fp, state, by or None, at or None, comment or None, f"{d['decision']}（{by}，{at[:10]}）：{comment}"))
+    schema = {"fingerprint": pl.Utf8, "decision_state": pl.Utf8, "decision_by": pl.Utf8, "decision_at": pl.Utf8, "decision_comment": pl.Utf8, "decision": pl.Utf8}
+    table = pl.DataFrame(rows, schema=schema, orient="row")
+    return findings.drop([c for c in schema if c != "fingerprint" and c in findings.columns]).join(table, on="fingerprint", how="left", maintain_order="left")
+
+
 def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, extra: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
     """Rules over the batch's frames, then every output file; returns the findings, the resolved
     ones (jobs) and each report's state for each rule."""
@@ -167,29 +187,34 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
     from audits.engines.run import run_rules
     from audits.findings import findings_frame
     from audits.jobs.history import finding_states, fingerprints
-    from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, write_table, write_text
-    from audits.render import render_all
+    from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, output_set, write_table, write_text, write_workbook
+    from audits.render import EXPORTS, render_all, run_info
     from audits.rulebook import catalogue
 
     memory = memory or Memory()
     out.mkdir(parents=True, exist_ok=True)
     judgement = run_rules(book, frames, memory.history)
-    write_text(out / "gx_validation.json", json.dumps(judgement.validations, ensure_ascii=False, indent=1, default=str))
     findings = findings_frame(judgement.findings)
     findings = findings.with_columns(fingerprints(findings, frames.documents))
     resolved = None
     if memory.previous is not None:
         findings, resolved = finding_states(findings, memory.previous, frames.documents)
     if memory.decisions:
-        decided = {fp: f"{d['decision']}（{d['by']}，{d['at'][:10]}）：{d['comment']}" for fp, d in memory.decisions.items()}
-        findings = findings.with_columns(pl.col("fingerprint").replace_strict(decided, default=None).alias("decision"))
-    pages = render_all(frames, findings, judgement.statuses, book, out, {**(extra or {}), "resolved": resolved})
-    write_text(out / "rules.html", catalogue.render(book))
-    write_table(findings, out, "findings", FINDING_COLUMNS)
-    if resolved is not None:
-        write_table(resolved, out, "resolved", [c for c in FINDING_COLUMNS if c in resolved.columns])
-    write_table(frames.documents.join(pages, on="source", how="left"), out, "documents", DOCUMENT_COLUMNS)
-    write_table(frames.cells, out, "cells", CELL_COLUMNS)
+        findings = with_decisions(findings, memory.decisions)
+    exports = EXPORTS + ([("resolved.csv", "已解决的问题（CSV）")] if resolved is not None else [])
+    run = run_info(book, frames.documents.height, exports)
+    # Every file of the run appears together, once all are written (outputs.output_set).
+    with output_set():
+        write_text(out / "gx_validation.json", json.dumps(judgement.validations, ensure_ascii=False, indent=1, default=str))
+        pages = render_all(frames, findings, judgement.statuses, book, out, extra, run)
+        write_text(out / "rules.html", catalogue.render(book, run))
+        documents = frames.documents.join(pages, on="source", how="left")
+        write_table(findings, out, "findings", FINDING_COLUMNS)
+        if resolved is not None:
+            write_table(resolved, out, "resolved", [c for c in FINDING_COLUMNS if c in resolved.columns])
+        write_table(documents, out, "documents", DOCUMENT_COLUMNS)
+        write_table(frames.cells, out, "cells", CELL_COLUMNS)
+        write_workbook(out / "findings.xlsx", findings, documents, {r.id: r.title for r in book.rules})
     return findings, resolved, judgement.statuses
 
 
@@ -202,18 +227,29 @@ def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, 
     gx_engine.warm_up_in_background()
     found = find_documents(inputs)
     frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=on_progress)
-    extra = {"unreported": unreported(settings, frames)} if settings is not None else None
+    extra = {"unreported": unreported(settings, frames), "regions": roster_regions(settings)} if settings is not None else None
     findings, _, statuses = audit_batch(frames, book, out, extra=extra)
     return AuditResult(frames, findings, out, found.skipped, parsed=frames.documents.height, statuses=statuses)
 
 
-def unreported(settings, frames: Frames) -> list[str]:
-    """Agencies on the roster (config `roster`) with no report in this batch."""
-    if not settings.roster or not Path(settings.roster).is_file():
+def roster(settings) -> list[dict]:
+    """The rows of the roster (config `roster`: agency, region, agency_kind), or none."""
+    if settings is None or not settings.roster or not Path(settings.roster).is_file():
         return []
     import csv
 
     with open(settings.roster, encoding="utf-8-sig", newline="") as handle:
-        roster = [row["agency"].strip() for row in csv.DictReader(handle) if row.get("agency")]
+        return [row for row in csv.DictReader(handle) if (row.get("agency") or "").strip()]
+
+
+def unreported(settings, frames: Frames) -> list[str]:
+    """Agencies on the roster (config `roster`) with no report in this batch."""
     present = set(frames.documents["agency_id"].drop_nulls().to_list())
-    return [name for name in roster if agency_key(name) not in present]
+    return [name for name in (row["agency"].strip() for row in roster(settings)) if agency_key(name) not in present]
+
+
+def roster_regions(settings) -> dict:
+    """agency identity → Region, as the roster gives them."""
+    from audits.regions import given_regions
+
+    return given_regions([(row["agency"], row.get("region") or "") for row in roster(settings)], "名录")

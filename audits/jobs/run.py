@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from audits.audit import AuditResult, Input, Memory, unreported, audit_batch, default_rules_dir, parse_batch
+from audits.audit import AuditResult, Input, Memory, audit_batch, default_rules_dir, parse_batch, roster_regions, unreported
 from audits.frames import KEY, Frames, build_frames, concat_frames
 from audits.identity import agency_key
 from audits.ingest import discover
@@ -25,6 +25,7 @@ from audits.jobs.config import read_manifest
 from audits.jobs.fetch import Archive, fetch_all
 from audits.jobs.history import ParseCache, Store, decisions, job_lock
 from audits.parse.report import agency_kind
+from audits.regions import given_regions
 from audits.rulebook.book import load_rulebook
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):")  # two letters at least: C:\ is a path
@@ -78,7 +79,8 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
                 previous=store.findings_of(previous_run),
                 decisions=decisions(state),
             )
-            regions = {r["agency"]: r["region"] for r in manifest if r.get("region")}
+            # The manifest's regions first, then the roster's.
+            regions = {**roster_regions(settings), **given_regions([(r.get("agency") or "", r.get("region") or "") for r in manifest], "清单")}
             findings, resolved, statuses = audit_batch(frames, book, out, memory, {"regions": regions, "unreported": unreported(settings, frames)})
             parsed = frames.documents.height - reused - len(failed)
             store.record(run_id, job.name, started.isoformat(), frames.documents, frames.cells, findings, parsed, reused)
