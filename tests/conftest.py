@@ -139,9 +139,13 @@ class Decided:
     notes: str
     findings: list[dict]
     documents: list[dict]
+    cells: list[dict]
 
     def doc(self, source: str) -> dict:
         return next(d for d in self.documents if d["source"] == source)
+
+    def pages(self) -> list[Path]:
+        return sorted(self.out.glob("*.html"))
 
 
 @pytest.fixture(scope="session")
@@ -166,4 +170,4 @@ def decided(tmp_path_factory) -> Decided:
     }
     out = folder / "out"
     audit_batch(frames, book, out, Memory(decisions=decisions))
-    return Decided(out, str(a), str(b), str(c), str(d), read_csv(out / "findings.csv"), read_csv(out / "documents.csv"))
+    return Decided(out, str(a), str(b), str(c), str(d), read_csv(out / "findings.csv"), read_csv(out / "documents.csv"), read_csv(out / "cells.csv"))
