@@ -148,3 +148,13 @@ def test_every_bidi_control_is_shown_as_a_mark(control):
     assert isinstance(marked, Markup) and str(marked) == f"<td>甲〔U+{ord(control):04X}〕</td>"
     assert shown("甲乙") == "甲乙" and shown(3) == 3
 
+
+
+def test_rules_link_to_their_entry_in_the_catalogue(decided):
+    catalogue = lxml.html.fromstring((decided.out / "rules.html").read_text(encoding="utf-8"))
+    entries = set(catalogue.xpath('//div[@class="finding"]/@id'))
+    links = index(decided).xpath('//table[@id="reports"]//span[@class="rule"]/a/@href') + page(decided, decided.dismissed).xpath("//h3//a/@href")
+    assert {"rules.html#SCRIPT", "rules.html#CONTACT", "rules.html#T4-SUM"} <= set(links)
+    for link in links:
+        name, anchor = link.split("#")
+        assert name == "rules.html" and anchor in entries
