@@ -64,6 +64,26 @@ class Memory:
     decisions: dict = field(default_factory=dict)  # fingerprint → latest reviewer decision
 
 
+# What `audits review` records (确认 / 驳回), and the words of older or other writers of the log.
+DECISION_STATES = {"确认": "confirmed", "confirm": "confirmed", "confirmed": "confirmed", "驳回": "dismissed", "dismiss": "dismissed", "dismissed": "dismissed"}
+
+
+def with_decisions(findings: pl.DataFrame, decisions: dict[str, dict]) -> pl.DataFrame:
+    """The findings with each one's latest reviewer decision as data: `decision_state` (confirmed,
+    dismissed, or empty when none), `decision_by`, `decision_at`, `decision_comment`, and `decision`
+    written out in one line for the files (`驳回（张三，2025-02-03）：机构合并，已核实`)."""
+    rows = []
+    for fp, d in decisions.items():
+        state = DECISION_STATES.get(str(d.get("decision") or "").strip().lower())
+        if state is None:
+            continue  # a decision this version does not know is not guessed at
+        by, at, comment = str(d.get("by") or ""), str(d.get("at") or ""), str(d.get("comment") or "")
+        rows.append((fp, state, by or None, at or None, comment or None, f"{d['decision']}（{by}，{at[:10]}）：{comment}"))
+    schema = {"fingerprint": pl.Utf8, "decision_state": pl.Utf8, "decision_by": pl.Utf8, "decision_at": pl.Utf8, "decision_comment": pl.Utf8, "decision": pl.Utf8}
+    table = pl.DataFrame(rows, schema=schema, orient="row")
+    return findings.drop([c for c in schema if c != "fingerprint" and c in findings.columns]).join(table, on="fingerprint", how="left", maintain_order="left")
+
+
 def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, extra: dict | None = None, stages: Stages | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
     """Rules over the batch's frames, then every output file, replacing `out` as one set; returns the
     findings, the resolved ones (jobs) and each report's state for each rule."""
@@ -87,9 +107,8 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
     if memory.previous is not None:
         findings, resolved = finding_states(findings, memory.previous, frames.documents)
     if memory.decisions:
-        decided = {fp: f"{d['decision']}（{d['by']}，{d['at'][:10]}）：{d['comment']}" for fp, d in memory.decisions.items()}
-        findings = findings.with_columns(pl.col("fingerprint").replace_strict(decided, default=None).alias("decision"))
-    run = {"documents": frames.documents.height, "findings": findings.height, "rules": len(book.rules)}
+        findings = with_decisions(findings, memory.decisions)
+    run = {"documents": frames.documents.height, "findings": findings.height, "rules": len(book.rules), "rules_version": book.version}
     with output_set(out, run) as staging:
         _write_outputs(staging, frames, findings, resolved, judgement, book, extra, stages)
     stages.close()
@@ -99,28 +118,33 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
 def _write_outputs(folder: Path, frames: Frames, findings: pl.DataFrame, resolved, judgement, book, extra: dict | None, stages: Stages) -> None:
     import json
 
-    from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, write_table, write_text
-    from audits.render import render_all
+    from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, write_table, write_text, write_workbook
+    from audits.render import EXPORTS, render_all, run_info
     from audits.rulebook import catalogue
 
+    exports = EXPORTS + ([("resolved.csv", "已解决的问题（CSV）")] if resolved is not None else [])
+    run = run_info(book, frames.documents.height, exports)
     # The renderer writes every page in one call and reports nothing as it goes: the stage shows
     # how many agencies' pages are being written and ends when all are.
     rendering = stages.start("页面", None)
-    pages = render_all(frames, findings, judgement.statuses, book, folder, {**(extra or {}), "resolved": resolved})
+    pages = render_all(frames, findings, judgement.statuses, book, folder, extra, run)
     rendering.advance(pages["html"].n_unique() if "html" in pages.columns else 0)
     rendering.set_total(rendering.done)
+    documents = frames.documents.join(pages, on="source", how="left")
     tables = [(findings, "findings", FINDING_COLUMNS)]
     if resolved is not None:
         tables.append((resolved, "resolved", [c for c in FINDING_COLUMNS if c in resolved.columns]))
-    tables += [(frames.documents.join(pages, on="source", how="left"), "documents", DOCUMENT_COLUMNS), (frames.cells, "cells", CELL_COLUMNS)]
-    writing = stages.start("输出", 2 + 2 * len(tables))
+    tables += [(documents, "documents", DOCUMENT_COLUMNS), (frames.cells, "cells", CELL_COLUMNS)]
+    writing = stages.start("输出", 3 + 2 * len(tables))
     write_text(folder / "gx_validation.json", json.dumps(judgement.validations, ensure_ascii=False, indent=1, default=str))
     writing.advance()
-    write_text(folder / "rules.html", catalogue.render(book))
+    write_text(folder / "rules.html", catalogue.render(book, run))
     writing.advance()
     for frame, stem, columns in tables:
         write_table(frame, folder, stem, columns)
         writing.advance(2)  # its CSV and its Parquet
+    write_workbook(folder / "findings.xlsx", findings, documents, {r.id: r.title for r in book.rules})
+    writing.advance()
 
 
 class NoDocuments(ValueError):
@@ -150,7 +174,7 @@ def run_audit(inputs: list[Path], rules_dir: Path, out: Path, workers: int | Non
     if docs.filter((pl.col("status") != "failed") | (pl.col("problems") != NOT_A_REPORT)).is_empty():
         stages.close()
         raise NoDocuments(f"输入中没有年度报告：读到的 {docs.height} 个文件都不是政府信息公开工作年度报告（{'、'.join(map(str, inputs))}）")
-    extra = {"unreported": unreported(settings, frames)} if settings is not None else None
+    extra = {"unreported": unreported(settings, frames), "regions": roster_regions(settings)} if settings is not None else None
     findings, _, statuses = audit_batch(frames, book, out, extra=extra, stages=stages)
     return AuditResult(frames, findings, out, found.skipped + attached, parsed=frames.documents.height, statuses=statuses)
 
@@ -168,13 +192,24 @@ def fold_attachments(frames: Frames) -> tuple[Frames, list[Skipped]]:
     return folded, [Skipped(Path(s), PAGE_ATTACHMENT) for s in repeats]
 
 
-def unreported(settings, frames: Frames) -> list[str]:
-    """Agencies on the roster (config `roster`) with no report in this batch."""
-    if not settings.roster or not Path(settings.roster).is_file():
+def roster(settings) -> list[dict]:
+    """The rows of the roster (config `roster`: agency, region, agency_kind), or none."""
+    if settings is None or not settings.roster or not Path(settings.roster).is_file():
         return []
     import csv
 
     with open(settings.roster, encoding="utf-8-sig", newline="") as handle:
-        roster = [row["agency"].strip() for row in csv.DictReader(handle) if row.get("agency")]
+        return [row for row in csv.DictReader(handle) if (row.get("agency") or "").strip()]
+
+
+def unreported(settings, frames: Frames) -> list[str]:
+    """Agencies on the roster (config `roster`) with no report in this batch."""
     present = set(frames.documents["agency_id"].drop_nulls().to_list())
-    return [name for name in roster if agency_key(name) not in present]
+    return [name for name in (row["agency"].strip() for row in roster(settings)) if agency_key(name) not in present]
+
+
+def roster_regions(settings) -> dict:
+    """agency identity → Region, as the roster gives them."""
+    from audits.regions import given_regions
+
+    return given_regions([(row["agency"], row.get("region") or "") for row in roster(settings)], "名录")

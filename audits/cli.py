@@ -130,8 +130,8 @@ def _summary(result) -> None:
         f"找到 {docs.height} 份文档（另跳过 {_skipped(result.skipped)}）：审核了 {docs.height - failed} 份，"
         f"无法读取或不是年度报告 {failed} 份" + ("（各有一条“文件无法读取”的发现）。" if failed else "。"),
         f"发现：错误 {count['error']}、警告 {count['warning']}、提示 {count['info']}。",
-        f"结果在 {out}：index.html（总览，每个机关一页）、findings.csv、documents.csv、cells.csv（及同名 .parquet）、"
-        f"rules.html（规则目录）、gx_validation.json。",
+        f"结果在 {out}：index.html（总览，每个机关一页）、findings.xlsx（问题与报告）、findings.csv、documents.csv、"
+        f"cells.csv（及同名 .parquet）、rules.html（规则目录）、gx_validation.json。",
     ]
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False)
@@ -151,8 +151,8 @@ def _fail_on(level: Optional[str], findings) -> None:
     if level is None:
         return
     hits = findings.filter(pl.col("severity").is_in(FAILS[level]))
-    if "decision" in hits.columns:
-        hits = hits.filter(~pl.col("decision").fill_null("").str.starts_with("驳回"))
+    if "decision_state" in hits.columns:
+        hits = hits.filter(pl.col("decision_state").fill_null("") != "dismissed")
     if hits.height:
         what = "错误" if level == "error" else "错误或警告"
         console.print(f"有 {hits.height} 条{what}级别的发现（--fail-on {level}），退出状态 3", soft_wrap=True)

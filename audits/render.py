@@ -1,13 +1,19 @@
 """HTML audit summaries: one page per agency and an index, self-contained and safe to open.
 
 Report text is hostile: every value goes through Jinja2 autoescape (no `|safe` on report text),
+bidirectional-text controls in it are shown as visible marks instead of acting on the page (`shown`),
 and the pages carry a Content-Security-Policy that allows only their own inline script and style.
+
+A reviewer's decision counts: a dismissed (驳回) finding is shown as dismissed and is left out of
+the counts, the verdict and the roll-ups; a confirmed (确认) one is shown as confirmed.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +23,9 @@ from markupsafe import Markup, escape
 
 from audits.frames import KEY, Frames
 from audits.outputs import write_text
+from audits.regions import Region, region_of
 from audits.rulebook.book import Rule, Rulebook
-from audits.vocabulary import AGENCY_KINDS, CATEGORIES, SEVERITIES, STATUSES, TABLE_NUMERALS, TEMPLATES, number
+from audits.vocabulary import AGENCY_KINDS, CATEGORIES, DECISIONS, FINDING_STATES, SEVERITIES, STATUSES, TABLE_NUMERALS, TEMPLATES, VERDICTS, number
 
 KEY_FIGURES = [
     ("applications", "new_received", "total", "本年新收申请"),
@@ -31,6 +38,20 @@ KEY_FIGURES = [
 ]
 
 
+# Characters that reorder text around them (U+202E RIGHT-TO-LEFT OVERRIDE and its kin): they carry
+# no meaning in a Chinese report, and in a name they could make a page read backwards.
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(value):
+    """What a page prints for a value: bidirectional controls replaced by a visible mark naming them
+    (〔U+202E〕), so that they act on nothing and a reviewer sees they were there."""
+    if isinstance(value, str) and BIDI_CONTROLS.search(value):
+        marked = BIDI_CONTROLS.sub(lambda m: f"〔U+{ord(m.group()):04X}〕", value)
+        return Markup(marked) if isinstance(value, Markup) else marked  # the mark holds no markup
+    return value
+
+
 def page_env() -> Environment:
     env = Environment(
         loader=PackageLoader("audits", "templates"),
@@ -38,9 +59,36 @@ def page_env() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=shown,
     )
-    env.globals.update(SEVERITY_ZH=SEVERITIES, CATEGORY_ZH=CATEGORIES, STATUS_ZH=STATUSES)
+    env.globals.update(SEVERITY_ZH=SEVERITIES, CATEGORY_ZH=CATEGORIES, STATUS_ZH=STATUSES, STATE_ZH=FINDING_STATES, DECISION_ZH=DECISIONS, VERDICTS=VERDICTS, run=None)
     return env
+
+
+@dataclass
+class RunInfo:
+    """What every page says about the run that wrote it."""
+
+    date: str  # when the run wrote its pages, local time
+    rules_version: str  # Rulebook.version
+    rules: int
+    documents: int
+    exports: list[tuple[str, str]]  # (file beside the pages, what it holds)
+
+
+EXPORTS = [
+    ("findings.xlsx", "问题与报告（Excel）"),
+    ("findings.csv", "问题（CSV）"),
+    ("findings.parquet", "问题（Parquet）"),
+    ("documents.csv", "报告（CSV）"),
+    ("documents.parquet", "报告（Parquet）"),
+    ("cells.csv", "表格单元格（CSV）"),
+    ("cells.parquet", "表格单元格（Parquet）"),
+]
+
+
+def run_info(book: Rulebook, documents: int, exports: list[tuple[str, str]] | None = None) -> RunInfo:
+    return RunInfo(dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"), book.version, len(book.rules), documents, EXPORTS if exports is None else exports)
 
 
 @dataclass
@@ -69,7 +117,15 @@ class FindingView:
     outline: list[dict] = field(default_factory=list)
     fingerprint: str = ""
     state: str = ""
-    decision: str = ""
+    decision: str = ""  # confirmed, dismissed, or "" when no reviewer has decided
+    decision_by: str = ""
+    decision_at: str = ""  # as recorded (ISO), shown to the minute
+    decision_comment: str = ""
+
+    @property
+    def counts(self) -> bool:
+        """Whether the finding counts in totals and verdicts: a dismissed one does not."""
+        return self.decision != "dismissed"
 
 
 @dataclass
@@ -89,7 +145,7 @@ class ReportView:
     undetermined: list[dict]  # rules that could not be judged: id, title, reason
     problems: str
     ocr_lines: int  # lines read by OCR from scanned pages
-    counts: dict[str, int]
+    counts: dict[str, int]  # error, warning, info (dismissed findings left out), dismissed, confirmed
 
 
 @dataclass
@@ -99,6 +155,7 @@ class AgencyPage:
     agency: str
     kind: str
     region: str
+    region_source: str  # where the region comes from: 清单, 名录, 机关名称
     years: list
     reports: list[ReportView]
     figures: list[dict]  # key figures per year, when the batch holds several
@@ -107,6 +164,7 @@ class AgencyPage:
 
 
 def verdict(status: str, tables_found: str, severities: list[str], before_unified: bool = False) -> tuple[str, str]:
+    """A report's verdict from its reading and the severities of the findings that count."""
     if before_unified:
         return "旧格式", "unknown"  # a report from before the unified format is not held to it
     if status == "failed" or (status == "partial" and len([t for t in tables_found.split(",") if t]) < 3):
@@ -130,9 +188,16 @@ def csp(script: str) -> str:
     )
 
 
-def render_all(frames: Frames, findings: pl.DataFrame, statuses: pl.DataFrame, book: Rulebook, out: Path, extra: dict | None = None) -> pl.DataFrame:
-    """Write one page per agency and index.html; returns `source → html` for documents.csv."""
+def render_all(frames: Frames, findings: pl.DataFrame, statuses: pl.DataFrame, book: Rulebook, out: Path, extra: dict | None = None, run: RunInfo | None = None) -> pl.DataFrame:
+    """Write one page per agency and index.html; returns `source → html, region, verdict` for
+    documents.csv.
+
+    `extra` may hold `regions` (agency identity → Region, from a manifest or the roster) and
+    `unreported` (roster agencies with no report)."""
+    extra = extra or {}
+    run = run or run_info(book, frames.documents.height)
     env = page_env()
+    env.globals["run"] = run
     script = (Path(__file__).parent / "templates" / "index.js").read_text(encoding="utf-8")
     rules = {r.id: r for r in book.rules}
     # One page per agency identity (淮安市洪泽区人民政府 and 洪泽区人民政府 share one), titled with
@@ -151,9 +216,11 @@ def render_all(frames: Frames, findings: pl.DataFrame, statuses: pl.DataFrame, b
     if needed:
         for (source,), part in frames.lines.filter(pl.col("source").is_in(list(needed))).group_by("source"):
             lines_by[source] = dict(zip(part["no"].to_list(), part["text"].to_list()))
+    given: dict[str, Region] = extra.get("regions", {})
     pages, index_rows = [], []
     for (identity,), group in docs.sort("report_year").group_by("agency_group", maintain_order=True):
-        agency = group["agency_title"][0] or "（未识别机关）"
+        names = [n for n in dict.fromkeys(group["agency"].to_list()) if n]
+        agency = group["agency_title"][0] or f"未识别机关（{Path(str(group['source'][0])).name}）"
         name = page_name(identity)
         reports = [
             _report_view(doc, findings_by.get(doc["source"]), cells_by.get(doc["source"]), sections_by.get(doc["source"]), statuses_by.get(doc["source"]), lines_by.get(doc["source"], {}), rules, book)
@@ -162,29 +229,39 @@ def render_all(frames: Frames, findings: pl.DataFrame, statuses: pl.DataFrame, b
         seen: dict = {}
         for report in reports:
             seen[report.year] = seen.get(report.year, 0) + 1
-            report.anchor = f"y{report.year}" + (f"-{seen[report.year]}" if seen[report.year] > 1 else "")
+            report.anchor = f"y{report.year or 'unknown'}" + (f"-{seen[report.year]}" if seen[report.year] > 1 else "")
+        region = region_of(names, given)
         page = AgencyPage(
             agency=agency,
             kind=AGENCY_KINDS.get(group["agency_kind"][0] or "", "未知"),
-            region=(extra or {}).get("regions", {}).get(agency, ""),
+            region=region.label if region else "",
+            region_source=region.source if region else "",
             years=[r.year for r in reports],
             reports=reports,
             figures=_figures(group, cells_by) if len(reports) > 1 else [],
-            counts=_counts([f.severity for r in reports for f in r.findings]),
-            categories=_category_counts([f.category for r in reports for f in r.findings]),
+            counts=_counts([f for r in reports for f in r.findings]),
+            categories=_category_counts([f.category for r in reports for f in r.findings if f.counts]),
         )
         write_text(out / name, env.get_template("agency.html").render(page=page, csp=csp(""), script=""))
         for r in reports:
-            pages.append({"source": r.source, "html": name})
-            index_rows.append({"agency": agency, "page": f"{name}#{r.anchor}", "region": page.region, "year": r.year, "verdict": r.verdict, "verdict_class": r.verdict_class, **r.counts, "rules": " ".join(sorted({f.rule_id for f in r.findings if f.severity != "info"})), "all_rules": " ".join(sorted({f.rule_id for f in r.findings})), "categories": " ".join(sorted({f.category for f in r.findings if f.severity != "info"}))})
-    totals = _totals(findings, rules)
-    missing = (extra or {}).get("unreported", [])
+            pages.append({"source": r.source, "html": name, "region": page.region or None, "verdict": r.verdict})
+            counted = [f for f in r.findings if f.counts and f.severity != "info"]
+            index_rows.append({
+                "agency": agency, "page": f"{name}#{r.anchor}", "region": page.region, "year": r.year, "verdict": r.verdict, "verdict_class": r.verdict_class, **r.counts,
+                "rules": [{"id": i, "title": rules[i].title} for i in sorted({f.rule_id for f in counted})],
+                "all_rules": " ".join(sorted({f.rule_id for f in r.findings})),
+                "categories": " ".join(sorted({f.category for f in counted})),
+                "decisions": " ".join(sorted({f.decision or "pending" for f in r.findings if f.severity != "info"})),
+                "has_error": r.counts["error"] > 0,
+                "error_categories": {f.category for f in counted if f.severity == "error"},
+            })
+    totals = _totals(findings, rules, index_rows)
     # NOTE: the script is our own file, never report text; Markup keeps it from being escaped.
     html = env.get_template("index.html").render(
-        rows=index_rows, totals=totals, unreported=missing, csp=csp(script), script=Markup(script), categories=CATEGORIES
+        rows=index_rows, totals=totals, unreported=extra.get("unreported", []), csp=csp(script), script=Markup(script), categories=CATEGORIES
     )
     write_text(out / "index.html", html)
-    return pl.DataFrame(pages, schema={"source": KEY, "html": pl.Utf8})
+    return pl.DataFrame(pages, schema={"source": KEY, "html": pl.Utf8, "region": pl.Utf8, "verdict": pl.Utf8})
 
 
 def _group(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
@@ -193,8 +270,11 @@ def _group(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
     return {source: part for (source,), part in frame.group_by("source")}
 
 
-def _counts(severities: list[str]) -> dict[str, int]:
-    return {s: severities.count(s) for s in ("error", "warning", "info")}
+def _counts(findings: list[FindingView]) -> dict[str, int]:
+    """Findings per severity, a dismissed one left out, and how many were dismissed and confirmed."""
+    counted = [f.severity for f in findings if f.counts]
+    decided = [f.decision for f in findings]
+    return {**{s: counted.count(s) for s in ("error", "warning", "info")}, **{d: decided.count(d) for d in DECISIONS}}
 
 
 def _category_counts(categories: list[str]) -> dict[str, int]:
@@ -208,7 +288,7 @@ def _report_view(doc, findings, cells, sections, statuses, lines, rules: dict[st
     states = {state: [] for state in ("passed", "not_applicable", "undetermined")}
     for s in statuses.iter_rows(named=True) if statuses is not None else []:
         states[s["state"]].append({"id": s["rule_id"], "title": rules[s["rule_id"]].title, "reason": s["reason"]})
-    label, css = verdict(doc["status"], doc["tables_found"] or "", [v.severity for v in views], doc["template"] in book.earlier)
+    label, css = verdict(doc["status"], doc["tables_found"] or "", [v.severity for v in views if v.counts], doc["template"] in book.earlier)
     source = Path(doc["source"]).resolve()
     return ReportView(
         anchor="",
@@ -226,7 +306,7 @@ def _report_view(doc, findings, cells, sections, statuses, lines, rules: dict[st
         undetermined=states["undetermined"],
         problems=doc["problems"] or "",
         ocr_lines=doc.get("ocr_lines") or 0,
-        counts=_counts([v.severity for v in views]),
+        counts=_counts(views),
     )
 
 
@@ -247,7 +327,10 @@ def _finding_view(f: dict, rule: Rule, drawn: "_DrawnTables", sections, lines: d
         tables=[drawn.view(t, set(keys)) for t in tables],
         fingerprint=f.get("fingerprint") or "",
         state=f.get("state") or "",
-        decision=f.get("decision") or "",
+        decision=f.get("decision_state") or "",
+        decision_by=f.get("decision_by") or "",
+        decision_at=(f.get("decision_at") or "")[:16].replace("T", " "),
+        decision_comment=f.get("decision_comment") or "",
     )
     if rule.check.kind == "sections" and sections is not None:
         view.outline = [{"numeral": s["numeral"] or "（无序号）", "title": s["title"], "line": s["line"]} for s in sections.sort("position").iter_rows(named=True)]
@@ -341,13 +424,44 @@ def _figures(group: pl.DataFrame, cells_by: dict) -> list[dict]:
     return rows
 
 
-def _totals(findings: pl.DataFrame, rules: dict[str, Rule]) -> dict:
+def _percent(part: int, whole: int) -> str:
+    """A share as reviewers read it: 25%, 33.3% (never 50.0%)."""
+    if not whole:
+        return "—"
+    return f"{100 * part / whole:.1f}".removesuffix(".0") + "%"
+
+
+def _totals(findings: pl.DataFrame, rules: dict[str, Rule], rows: list[dict]) -> dict:
+    """The index's roll-ups, dismissed findings left out: per rule, per category (findings and the
+    share of reports with an error of it) and per region (reports, verdicts, the share with an error)."""
+    reports = len(rows)
+    by_region: dict[str, dict] = {}
+    for row in rows:
+        entry = by_region.setdefault(row["region"] or "（地区不详）", {"reports": 0, "with_error": 0, **{v: 0 for v in VERDICTS}})
+        entry["reports"] += 1
+        entry["with_error"] += row["has_error"]
+        entry[row["verdict"]] += 1
+    regions = [{"region": k, **v, "share": _percent(v["with_error"], v["reports"])} for k, v in sorted(by_region.items(), key=lambda kv: (kv[0] == "（地区不详）", kv[0]))]
     if findings.is_empty():
-        return {"by_rule": [], "by_category": [], "max": 1}
-    by_rule = findings.group_by("rule_id", "severity").len().sort("len", descending=True)
-    by_category = findings.filter(pl.col("severity") != "info").group_by("category").len().sort("len", descending=True)
+        return {"by_rule": [], "by_category": [], "categories": [], "regions": regions, "max": 1, "reports": reports}
+    kept = findings.filter(pl.col("decision_state").fill_null("") != "dismissed") if "decision_state" in findings.columns else findings
+    dismissed = findings.height - kept.height
+    by_rule = kept.group_by("rule_id", "severity").len().sort("len", "rule_id", descending=[True, False])
+    gone = dict(findings.filter(pl.col("decision_state") == "dismissed").group_by("rule_id").len().iter_rows()) if dismissed else {}
+    by_category = kept.filter(pl.col("severity") != "info").group_by("category").len().sort("len", descending=True)
+    severities = {(c, s): n for c, s, n in kept.group_by("category", "severity").len().iter_rows()}
+    categories = []
+    for key, label in CATEGORIES.items():
+        errors, warnings = severities.get((key, "error"), 0), severities.get((key, "warning"), 0)
+        if errors or warnings:
+            with_error = sum(key in row["error_categories"] for row in rows)
+            categories.append({"label": label, "error": errors, "warning": warnings, "with_error": with_error, "share": _percent(with_error, reports)})
     return {
-        "by_rule": [{"id": r, "title": rules[r].title, "severity": s, "n": n} for r, s, n in by_rule.iter_rows()],
+        "by_rule": [{"id": r, "title": rules[r].title, "severity": s, "n": n, "dismissed": gone.get(r, 0)} for r, s, n in by_rule.iter_rows()]
+        + [{"id": r, "title": rules[r].title, "severity": rules[r].severity, "n": 0, "dismissed": n} for r, n in gone.items() if r not in set(by_rule["rule_id"].to_list())],
         "by_category": [{"key": c, "label": CATEGORIES.get(c, c), "n": n} for c, n in by_category.iter_rows()],
+        "categories": categories,
+        "regions": regions,
         "max": max(by_category["len"].to_list() or [1]),
+        "reports": reports,
     }

@@ -37,6 +37,16 @@ TEMPLATES: dict[str, str] = {
 }
 STATUSES: dict[str, str] = {"parsed": "完整读取", "partial": "部分读取", "failed": "无法读取"}
 TABLE_NUMERALS: dict[str, str] = {"active": "二", "applications": "三", "review_litigation": "四"}
+FINDING_STATES: dict[str, str] = {"new": "新发现", "open": "仍存在", "resolved": "已解决"}
+DECISIONS: dict[str, str] = {"confirmed": "已确认", "dismissed": "已驳回"}
+# What each verdict of a report means, as the index's legend says it.
+VERDICTS: dict[str, str] = {
+    "需整改": "至少有一项错误（未被驳回）：报告不符合格式或法规，应当整改。",
+    "待核实": "没有错误，但至少有一项警告（未被驳回）：可能有误，需要人工核实。",
+    "合格": "没有错误或警告（可能有提示）：未发现需要整改或核实的问题。",
+    "无法判断": "报告无法读取，或读出的表格少于三张：多数检查无法进行，需人工查看原文。",
+    "旧格式": "2019 年统一格式之前的报告：统一格式的各项检查不适用，只检查能否读取、页面有无被植入的内容。",
+}
 
 
 def number(value) -> str:

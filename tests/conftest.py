@@ -100,3 +100,75 @@ def audited(tmp_path_factory) -> Audited:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return Audited(out, result.output, str(hostile), read_csv(out / "findings.csv"), read_csv(out / "documents.csv"), read_csv(out / "cells.csv"))
+
+
+# --- a small batch with reviewer decisions ------------------------------------------------------
+
+CLEAN_TITLE = "示例市交通运输局2024年政府信息公开工作年度报告"
+T4_DEFECT = ("| 1 | 0 | 0 | 1 | 2 | 0 |", "| 0 | 0 | 0 | 1 | 2 | 0 |")  # rules/cases/T4-SUM.yaml: 行政复议 total 2 ≠ 0+0+0+1
+SCRIPT_DEFECT = ("六、其他需要报告的事项\n", "六、其他需要报告的事项\n\ndocument.write('<div>广告</div>');\n")  # SCRIPT.yaml
+NO_CONTACT = ("，请与示例市交通运输局办公室联系（地址：示例市人民路18号，电话：0571-87654321，电子邮箱：jtj@example.gov.cn）", "，请与示例市交通运输局办公室联系")  # CONTACT.yaml
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE
+BIDI_AGENCY = f"平潭综合实验区{RLO}局育教"  # shown without the override, 教育局 would read backwards and so would the page after it
+DISMISS_COMMENT = "表四总计经电话核实为排版错误"
+
+
+def clean_variant(folder: Path, name: str, agency: str, edits: list[tuple[str, str]]) -> Path:
+    """The clean report (rules/cases/clean_2021.md) of another agency, with defects put in."""
+    text = (ROOT / "rules" / "cases" / "clean_2021.md").read_text(encoding="utf-8")
+    for old, new in [(CLEAN_TITLE, f"{agency}2024年政府信息公开工作年度报告"), *edits]:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@dataclass
+class Decided:
+    """Four documents audited with reviewer decisions: `dismissed` (柳州市交通运输局: a T4-SUM error,
+    dismissed, and a SCRIPT warning), `confirmed` (柳州市教育局: no contact, an error, confirmed),
+    `bidi` (an agency name with a right-to-left override, no defect) and `notes` (meeting notes, not
+    a report: no agency, no year)."""
+
+    out: Path
+    dismissed: str
+    confirmed: str
+    bidi: str
+    notes: str
+    findings: list[dict]
+    documents: list[dict]
+    cells: list[dict]
+
+    def doc(self, source: str) -> dict:
+        return next(d for d in self.documents if d["source"] == source)
+
+    def pages(self) -> list[Path]:
+        return sorted(self.out.glob("*.html"))
+
+
+@pytest.fixture(scope="session")
+def decided(tmp_path_factory) -> Decided:
+    from audits.audit import Memory, audit_batch
+    from audits.rulebook.book import load_rulebook
+    from audits.workers import parse_batch
+
+    folder = tmp_path_factory.mktemp("decided")
+    a = clean_variant(folder / "in", "a", "柳州市交通运输局", [T4_DEFECT, SCRIPT_DEFECT])
+    b = clean_variant(folder / "in", "b", "柳州市教育局", [NO_CONTACT])
+    c = clean_variant(folder / "in", "c", BIDI_AGENCY, [])
+    d = folder / "in" / "notes.txt"
+    d.write_text("会议纪要\n\n今天讨论了办公用品采购事项。\n", encoding="utf-8")
+    book = load_rulebook(ROOT / "rules")
+    frames, _ = parse_batch([a, b, c, d], ROOT / "rules" / "templates", workers=1)
+    # First without decisions, as a reviewer first sees the findings and their fingerprints.
+    findings, _, _ = audit_batch(frames, book, folder / "before")
+    fp = {(Path(s).name, r): f for s, r, f in findings.select("source", "rule_id", "fingerprint").iter_rows()}
+    decisions = {
+        fp[("a.txt", "T4-SUM")]: {"fingerprint": fp[("a.txt", "T4-SUM")], "decision": "驳回", "comment": DISMISS_COMMENT, "by": "张三", "at": "2025-02-03T09:15:00+08:00"},
+        fp[("b.txt", "CONTACT")]: {"fingerprint": fp[("b.txt", "CONTACT")], "decision": "确认", "comment": "已通知整改", "by": "李四", "at": "2025-02-04T10:00:00+08:00"},
+    }
+    out = folder / "out"
+    audit_batch(frames, book, out, Memory(decisions=decisions))
+    return Decided(out, str(a), str(b), str(c), str(d), read_csv(out / "findings.csv"), read_csv(out / "documents.csv"), read_csv(out / "cells.csv"))

@@ -159,7 +159,7 @@ DOCUMENT_TEXT = ["source", "agency", "template", "status", "html"]
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:  # our CSV files start with a byte-order mark
         reader = csv.DictReader(handle)
         return list(reader.fieldnames or []), list(reader)
 

@@ -9,6 +9,7 @@ test-artifacts/ (git-ignored). Skipped, with the reason, when Chromium or Playwr
 from __future__ import annotations
 
 import io
+import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -224,4 +225,170 @@ def test_agency_page_prints(watched, batch):
     assert "T4-SUM" in printed
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "agency.pdf").write_bytes(pdf)
+    assert watched.errors == []
+
+
+# --- the reviewer's day: decisions, the index's filters, phone widths, hostile names --------------
+
+
+@pytest.fixture(scope="module")
+def decisions(decided):
+    """Four documents with a dismissed and a confirmed finding (tests/conftest.py `decided`)."""
+    return decided
+
+
+def test_dismissed_finding_on_screen_and_printed(watched, decisions):
+    from tests.conftest import DISMISS_COMMENT
+
+    page = watched.open(decisions.out / decisions.doc(decisions.dismissed)["html"])
+    report = page.locator("section.report").first
+    assert report.locator("h2 .badge").inner_text() == "待核实"
+    dismissed = page.locator("div.finding.dismissed")
+    assert dismissed.count() == 1 and dismissed.is_visible()
+    assert dismissed.locator("p.decision").is_visible()
+    assert DISMISS_COMMENT in dismissed.locator("p.decision").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "agency-dismissed.png"), full_page=True)
+    page.emulate_media(media="print")
+    assert dismissed.locator("p.decision").is_visible()
+    assert not page.locator("p.fp").first.is_visible()  # the fingerprint and command are not printed
+    pdf = page.pdf(format="A4", print_background=False)
+    with pdfplumber.open(io.BytesIO(pdf)) as doc:
+        # NFKC: the PDF's text maps some glyphs to Kangxi radicals (⼯ for 工)
+        printed = unicodedata.normalize("NFKC", "".join(p.extract_text() or "" for p in doc.pages).replace("\n", ""))
+    (ARTIFACTS / "agency-dismissed.pdf").write_bytes(pdf)
+    for words in ("待核实", "错误 0", "已驳回", "张三", "2025-02-03 09:15", DISMISS_COMMENT, "不计入错误、警告数和结论", "T4-SUM"):
+        assert words in printed, words
+    assert "audits review" not in printed
+    assert watched.errors == [] and watched.dialogs == []
+
+
+def test_index_filters_by_decision(watched, decisions):
+    page = watched.open(decisions.out / "index.html")
+    names = {"dismissed": ["柳州市交通运输局"], "confirmed": ["柳州市教育局"], "pending": ["柳州市交通运输局", "未识别机关（notes.txt）"]}
+    for state, agencies in names.items():
+        page.select_option("#f-decision", state)
+        assert sorted(r[0] for r in _visible_rows(page)) == sorted(agencies), state
+    page.select_option("#f-decision", "")
+    assert len(_visible_rows(page)) == 4
+    assert watched.errors == []
+
+
+def test_index_search_matches_rule_titles(watched, batch):
+    from audits.rulebook.book import load_rulebook
+
+    title = load_rulebook(ROOT / "rules").by_id("CELL-BLANK").title
+    page = watched.open(batch.out / "index.html")
+    page.fill("#q", title)
+    rows = _visible_rows(page)
+    with_rule = {f["source"] for f in batch.findings if f["rule_id"] == "CELL-BLANK"}
+    assert len(rows) == len(with_rule) > 0
+    col = _column(page, "问题规则")
+    assert all(f"{title} CELL-BLANK" in r[col] for r in rows)
+    options = page.locator("#f-rule option").all_inner_texts()
+    assert f"{title}（CELL-BLANK）" in options
+    assert watched.errors == []
+
+
+def test_index_filters_survive_a_reload(watched, batch):
+    page = watched.open(batch.out / "index.html")
+    page.select_option("#f-verdict", "需整改")
+    page.fill("#f-year", "2024")
+    page.fill("#f-region", "福建省")
+    before = _visible_rows(page)
+    assert 0 < len(before) < len(batch.documents)
+    assert all(r[_column(page, "结论")] == "需整改" and r[_column(page, "年度")] == "2024" for r in before)
+    address = page.url
+    assert "#" in address
+    page.reload()
+    page.wait_for_load_state("load")
+    assert page.input_value("#f-verdict") == "需整改" and page.input_value("#f-year") == "2024" and page.input_value("#f-region") == "福建省"
+    assert _visible_rows(page) == before
+    # the address alone, opened afresh, gives the same view
+    fresh = watched.page.context.new_page()
+    fresh.goto(address)
+    fresh.wait_for_load_state("load")
+    assert _visible_rows(fresh) == before
+    # clearing the filters clears the address
+    for sel in ("#f-year", "#f-region"):
+        page.fill(sel, "")
+    page.select_option("#f-verdict", "")
+    assert "#" not in page.url and len(_visible_rows(page)) == len(batch.documents)
+    assert watched.errors == []
+
+
+def test_hostile_bidi_name_keeps_the_row_in_order(watched, decisions):
+    from tests.conftest import RLO
+
+    page = watched.open(decisions.out / "index.html")
+    assert RLO not in page.locator("body").inner_text()
+    row = page.locator("#reports tbody tr", has_text="平潭综合实验区")
+    lefts = [box["x"] for box in (row.locator("td").nth(i).bounding_box() for i in range(row.locator("td").count()))]
+    assert lefts == sorted(lefts)  # the cells still read left to right
+    assert row.locator("td").nth(0).inner_text() == "平潭综合实验区〔U+202E〕局育教"
+    agency = watched.open(decisions.out / decisions.doc(decisions.bidi)["html"])
+    assert agency.locator("h1").inner_text() == "平潭综合实验区〔U+202E〕局育教"
+    assert agency.evaluate("getComputedStyle(document.querySelector('h1 bdi')).unicodeBidi") == "isolate"
+    assert watched.errors == []
+
+
+def _phone(browser):
+    return browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+
+
+def test_phone_width_decided_pages(browser, decisions):
+    context = _phone(browser)
+    try:
+        page = context.new_page()
+        for name, path in [("index-decided", decisions.out / "index.html"), ("agency-dismissed", decisions.out / decisions.doc(decisions.dismissed)["html"])]:
+            page.goto(path.resolve().as_uri())
+            result = page.evaluate(_OVERFLOW)
+            assert result["scroll"] <= result["width"] and result["bad"] == [], (name, result)
+            page.screenshot(path=str(ARTIFACTS / f"{name}-phone.png"), full_page=True)
+            if name == "index-decided":
+                # a region such as 广西壮族自治区 柳州市 keeps several characters a line
+                narrowest = page.evaluate("""() => Math.min(...[...document.querySelectorAll('#reports tbody td:nth-child(2)')]
+                  .filter(td => td.textContent.trim()).map(td => td.clientWidth / parseFloat(getComputedStyle(td).fontSize)))""")
+                assert narrowest >= 5, narrowest
+        assert page.locator("p.decision").is_visible()
+    finally:
+        context.close()
+
+
+def test_phone_width_table_three_labels_stay_readable(browser, batch):
+    # a finding on 表三 draws the table; at phone width its row labels must not squeeze to a
+    # couple of characters a line (the table scrolls sideways instead)
+    source = next(f["source"] for f in batch.findings if f["cells"].startswith("applications."))
+    context = _phone(browser)
+    try:
+        page = context.new_page()
+        page.goto(_agency(batch, source).resolve().as_uri())
+        widths = page.evaluate("""() => {
+          const out = [];
+          for (const table of document.querySelectorAll('table')) {
+            const caption = table.querySelector('caption');
+            if (!caption || !caption.textContent.startsWith('三、')) continue;
+            for (const td of table.querySelectorAll('td.label')) {
+              const size = parseFloat(getComputedStyle(td).fontSize);
+              out.push((td.getBoundingClientRect().width - 2 * 0.4 * size) / size);
+            }
+          }
+          return out;
+        }""")
+        assert widths, source
+        assert min(widths) >= 8, f"表三 labels {min(widths):.1f} characters wide"
+        page.screenshot(path=str(ARTIFACTS / "agency-table3-phone.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_every_page_says_which_run_wrote_it(watched, batch):
+    import re
+
+    for path in [batch.out / "index.html", batch.out / "rules.html", _agency(batch, batch.hostile)]:
+        page = watched.open(path)
+        run = page.locator("header .run").inner_text()
+        assert re.fullmatch(rf"审核时间：\d{{4}}-\d{{2}}-\d{{2}} \d{{2}}:\d{{2}} · 规则版本：[0-9a-f]{{12}}（\d+ 条规则） · 本次审核 {len(batch.documents)} 份报告", run), run
+    legend = watched.open(batch.out / "index.html").locator("dl.legend dt").all_inner_texts()
+    assert [t.strip() for t in legend] == ["需整改", "待核实", "合格", "无法判断", "旧格式"]
     assert watched.errors == []

@@ -219,6 +219,7 @@ def test_reviewer_decisions_survive_reruns_and_show_on_pages(runs):
     third = runs["third_findings"]
     row = third.filter(pl.col("fingerprint") == runs["decided"])
     assert row.height == 1 and "已通知该局补充统计期限" in row["decision"][0]
+    assert (row["decision_state"][0], row["decision_by"][0], row["decision_comment"][0]) == ("confirmed", "reviewer-a", "已通知该局补充统计期限")
     documents = pl.read_csv(runs["third"].out / "documents.csv", infer_schema_length=0)
     page = documents.filter(pl.col("source") == row["source"][0])["html"][0]
     html = (runs["third"].out / page).read_text(encoding="utf-8")

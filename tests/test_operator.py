@@ -146,7 +146,7 @@ def test_a_run_shows_every_stage_and_a_summary_then_fails_on_errors(tmp_path):
     done = audits("run", str(inbox), "--out", str(out), "--workers", "1", "--fail-on", "error")
     assert done.returncode == 3, done.stderr
     lines = done.stderr.splitlines()
-    for stage in ("查找文件：1/1", "解析：1/1", "规则：", "页面：1/1", "输出：8/8"):
+    for stage in ("查找文件：1/1", "解析：1/1", "规则：", "页面：1/1", "输出：9/9"):
         assert any(line.startswith(stage) for line in lines), (stage, done.stderr)
     assert "找到 1 份文档（另跳过 1 个非文档文件）：审核了 1 份，无法读取或不是年度报告 0 份。" in done.stderr
     assert f"结果在 {out.resolve()}" in done.stderr and "index.html" in done.stderr

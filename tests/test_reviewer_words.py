@@ -58,7 +58,9 @@ def test_findings_csv_message_and_evidence(audited):
 
 
 @pytest.mark.parametrize("kind", ["index", "agency"])
-def test_pages_visible_text(audited, kind):
+@pytest.mark.parametrize("batch", ["audited", "decided"])
+def test_pages_visible_text(request, batch, kind):
+    audited = request.getfixturevalue(batch)  # every real report; or the batch with reviewer decisions
     pages = [p for p in audited.pages() if (p.name == "index.html") == (kind == "index") and p.name != "rules.html"]
     assert pages
     bad = []

@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 
 import polars as pl
 
-from audits.audit import AuditResult, Memory, audit_batch, default_rules_dir, unreported
+from audits.audit import AuditResult, Memory, audit_batch, default_rules_dir, roster_regions, unreported
 from audits.frames import KEY, Frames, build_frames, concat_frames
 from audits.identity import agency_key
 from audits.ingest import discover
@@ -27,6 +27,7 @@ from audits.jobs.history import ParseCache, Store, decisions, job_lock
 from audits.model import Attachment, ParsedReport
 from audits.parse.report import agency_kind
 from audits.progress import Stages
+from audits.regions import given_regions
 from audits.rulebook.book import load_rulebook
 from audits.workers import Input, parse_batch
 
@@ -89,7 +90,8 @@ def run_job(job, settings, workers: int | None = None, stages: Stages | None = N
                 previous=store.findings_of(previous_run),
                 decisions=decisions(state),
             )
-            regions = {r["agency"]: r["region"] for r in manifest if r.get("region")}
+            # The manifest's regions first, then the roster's.
+            regions = {**roster_regions(settings), **given_regions([(r.get("agency") or "", r.get("region") or "") for r in manifest], "清单")}
             findings, resolved, statuses = audit_batch(frames, book, out, memory, {"regions": regions, "unreported": unreported(settings, frames)}, stages)
             parsed = frames.documents.height - reused - len(failed)
             store.record(run_id, job.name, started.isoformat(), frames.documents, frames.cells, findings, parsed, reused)

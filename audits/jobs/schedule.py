@@ -60,9 +60,12 @@ def run_job_once(name: str, config: str = "", stages: Stages | None = None, work
     failed = docs.filter(docs["status"] == "failed").height
     new = f.filter(f["state"] == "new").height if "state" in f.columns else f.height
     resolved = result.resolved.height if result.resolved is not None else 0
+    dismissed = f.filter(f["decision_state"] == "dismissed").height if "decision_state" in f.columns else 0
     summary = (
         f"{docs.height} 份文档（新解析 {result.parsed}，沿用上次的解析 {result.reused}，无法读取 {failed}），"
-        f"{f.height} 条发现（新 {new}，已解决 {resolved}），输出 {result.out.resolve()}"
+        f"{f.height - dismissed} 条发现（新 {new}，已解决 {resolved}"
+        + (f"；另有 {dismissed} 条已驳回，不计入" if dismissed else "")
+        + f"），输出 {result.out.resolve()}"
     ) + (f"；已跳过无效的任务文件：{skipped}" if skipped else "")
     log.info("任务 %s 完成：%s", name, summary)
     return summary, result

@@ -9,6 +9,7 @@ the engine that will run them, section keys. All mistakes of a folder are report
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -132,6 +133,16 @@ class Rulebook:
 
     def by_id(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
+
+    @cached_property
+    def version(self) -> str:
+        """The rule set's version: a hash of its rule files and template layouts (names and bytes),
+        so that two runs with the same version judged by the same rules."""
+        digest = hashlib.sha256()
+        for path in sorted([*self.folder.glob("*.y*ml"), *(self.folder / "templates").glob("*.y*ml")]):
+            digest.update(path.relative_to(self.folder).as_posix().encode("utf-8") + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+        return digest.hexdigest()[:12]
 
 
 def load_rulebook(folder: Path) -> Rulebook:

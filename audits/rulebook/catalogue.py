@@ -99,8 +99,9 @@ def _type_name(annotation) -> str:
     return f"{getattr(origin, '__name__', str(origin))}[{args}]"
 
 
-def render(book: Rulebook) -> str:
+def render(book: Rulebook, run=None) -> str:
+    """The catalogue page; `run` (render.RunInfo) when it is written beside a run's pages."""
     from audits.render import csp, page_env
 
-    return page_env().get_template("catalogue.html").render(kinds=kinds(), rules=rules(book), csp=csp(""), script="")
+    return page_env().get_template("catalogue.html").render(kinds=kinds(), rules=rules(book), csp=csp(""), script="", run=run)
 

@@ -4,21 +4,43 @@
   if (!table) { return; }
   var body = table.tBodies[0];
   var rows = Array.prototype.slice.call(body.rows);
-  var inputs = ["q", "f-verdict", "f-category", "f-year", "f-region", "f-rule"].map(function (id) { return document.getElementById(id); });
+  // Each filter: its element, its name in the address (#verdict=需整改&year=2024) and its test.
+  function words(text) { return " " + text + " "; }
+  var filters = [
+    {id: "q", key: "q", test: function (row, v) { return row.textContent.toLowerCase().indexOf(v.toLowerCase()) >= 0; }},
+    {id: "f-verdict", key: "verdict", test: function (row, v) { return row.dataset.verdict === v; }},
+    {id: "f-category", key: "category", test: function (row, v) { return words(row.dataset.categories).indexOf(words(v)) >= 0; }},
+    {id: "f-rule", key: "rule", test: function (row, v) { return words(row.dataset.rules).indexOf(words(v)) >= 0; }},
+    {id: "f-decision", key: "decision", test: function (row, v) { return words(row.dataset.decisions).indexOf(words(v)) >= 0; }},
+    {id: "f-year", key: "year", test: function (row, v) { return row.dataset.year === v; }},
+    {id: "f-region", key: "region", test: function (row, v) { return row.dataset.region.indexOf(v) >= 0; }}
+  ];
+  filters.forEach(function (f) { f.el = document.getElementById(f.id); });
   function filter() {
-    var q = inputs[0].value.trim().toLowerCase(), verdict = inputs[1].value, category = inputs[2].value;
-    var year = inputs[3].value.trim(), region = inputs[4].value.trim(), rule = inputs[5].value;
+    var active = filters.map(function (f) { return [f, f.el.value.trim()]; }).filter(function (p) { return p[1]; });
     rows.forEach(function (row) {
-      var show = (!q || row.textContent.toLowerCase().indexOf(q) >= 0) &&
-        (!verdict || row.dataset.verdict === verdict) &&
-        (!category || (" " + row.dataset.categories + " ").indexOf(" " + category + " ") >= 0) &&
-        (!rule || (" " + row.dataset.rules + " ").indexOf(" " + rule + " ") >= 0) &&
-        (!year || row.dataset.year === year) &&
-        (!region || row.dataset.region.indexOf(region) >= 0);
-      row.hidden = !show;
+      row.hidden = !active.every(function (p) { return p[0].test(row, p[1]); });
     });
+    // The filters live in the address, so that a reload, a bookmark or a forwarded link keeps them.
+    var state = new URLSearchParams();
+    active.forEach(function (p) { state.set(p[0].key, p[1]); });
+    var hash = state.toString();
+    if (hash !== location.hash.replace(/^#/, "")) {
+      history.replaceState(null, "", hash ? "#" + hash : location.pathname + location.search);
+    }
   }
-  inputs.forEach(function (el) { el.addEventListener("input", filter); el.addEventListener("change", filter); });
+  function restore() {
+    var state = new URLSearchParams(location.hash.replace(/^#/, ""));
+    filters.forEach(function (f) {
+      var v = state.get(f.key) || "";
+      if (f.el.tagName === "SELECT" && v && !Array.prototype.some.call(f.el.options, function (o) { return o.value === v; })) { v = ""; }
+      f.el.value = v;
+    });
+    filter();
+  }
+  filters.forEach(function (f) { f.el.addEventListener("input", filter); f.el.addEventListener("change", filter); });
+  window.addEventListener("hashchange", restore);
+  restore();
   Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
     th.style.cursor = "pointer";
     th.addEventListener("click", function () {
