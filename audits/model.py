@@ -132,3 +132,6 @@ class Finding:
     quote: str = ""
     observed: str = ""
     expected: str = ""
+    # Passages shown side by side (this report's and the one it repeats), each {"title", "segments":
+    # [[text, differs], ...]}: findings of copied text carry both.
+    passages: tuple = ()

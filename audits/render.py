@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,7 @@ class FindingView:
     fingerprint: str = ""
     state: str = ""
     decision: str = ""
+    passages: list[dict] = field(default_factory=list)  # copied text: both passages, differences marked
 
 
 @dataclass
@@ -244,6 +246,7 @@ def _finding_view(f: dict, rule: Rule, drawn: "_DrawnTables", sections, lines: d
         fingerprint=f.get("fingerprint") or "",
         state=f.get("state") or "",
         decision=f.get("decision") or "",
+        passages=json.loads(f.get("passages") or "[]"),
     )
     if rule.check.kind == "sections" and sections is not None:
         view.outline = [{"numeral": s["numeral"] or "（无序号）", "title": s["title"], "line": s["line"]} for s in sections.sort("position").iter_rows(named=True)]

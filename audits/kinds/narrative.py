@@ -262,7 +262,7 @@ def _clause_start(text: str, at: int, lead: int = 40) -> int:
     `lead` characters before `at` when more comes before (crawler text runs tables into prose)."""
     if at <= lead:
         return 0
-    cut = max(text.rfind(c, 0, at - lead) for c in "，,;；:：")
+    cut = max(text.rfind(c, 0, at - lead // 2) for c in "，,;；")
     return cut + 1 if cut >= 0 else 0
 
 
