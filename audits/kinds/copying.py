@@ -9,6 +9,7 @@ copied). Findings carry both passages, the differences marked, for the page to s
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterator, Literal
 
 import numpy as np
@@ -18,7 +19,7 @@ from pydantic import Field
 from audits.engines.verdicts import Between
 from audits.frames import KEY
 from audits.kinds.base import NOT_APPLICABLE, UNDETERMINED, Batch, Kind, Measure, Problem, Scope, unjudged
-from audits.kinds.narrative import FULL_SENTENCE, _sections_problems, name_relation, narrative
+from audits.kinds.narrative import FULL_SENTENCE, _sections_problems, name_relation, narrative, narrative_sentences
 
 COMPARED = r"[^\p{Han}A-Za-z]"  # what comparison leaves out
 
@@ -217,8 +218,6 @@ def side_by_side(mine: tuple[str, str], theirs: tuple[str, str]) -> list[dict]:
 
 
 def _sentence_diff(text: str, other: str) -> list[list]:
-    import re
-
     keys = {re.sub(r"[^\u3400-\u9fffA-Za-z]", "", s) for s in re.findall(FULL_SENTENCE, other)}
     out: list[list] = []
     for line in text.split("\n"):
@@ -240,3 +239,151 @@ def _char_diff(text: str, other: str) -> list[list]:
         if i2 > i1:
             out.append([text[i1:i2], tag != "equal"])
     return out
+
+
+# Passages taken from another agency's report ----------------------------------------------------
+
+_PLACE_END = re.compile(r"(省|自治区|市|自治州|州|盟|地区|区|县|旗|镇|乡|街道)")
+# Forms too common to say which agency a passage came from.
+_GENERIC = {"人民政府", "政府", "管委会", "办公室", "委员会", "街道办事处"}
+
+
+def name_forms(agency: str) -> list[str]:
+    """The ways a report names its agency or its place: the full name; what follows the last
+    place word (财政金融局 of 平潭综合实验区财政金融局); each place prefix (淮安市, 淮安市洪泽区)."""
+    agency = re.sub(r"\s+", "", agency or "")
+    if len(agency) < 3:
+        return []
+    forms = {agency, agency.replace("人民政府", "政府")}
+    ends = [m.end() for m in _PLACE_END.finditer(agency)]
+    if ends:
+        tail = agency[ends[-1]:]
+        if len(tail) >= 3 and tail not in _GENERIC:
+            forms.add(tail)
+        forms.update(agency[:e] for e in ends if e >= 3)
+    return sorted(f for f in forms if len(f) >= 3)
+
+
+class CopiedPassages(Kind):
+    kind: Literal["copied_passages"]
+    similarity: float = Field(0.7, gt=0, le=1)  # Jaccard similarity of their 5-character runs
+    min_chars: int = 30  # shorter passages (compared characters) are not compared
+    max_agencies: int = 20  # a passage near-identical in more agencies' reports is common wording
+    num_perm: int = 64
+    bands: int = 16
+
+    engine = "great_expectations"
+    verdicts = (Between,)
+    reads = "sentences"
+    title = "照搬其他机关报告的段落"
+    description = (
+        "批次中不同机关报告里近乎相同的句段（MinHash/LSH 找出候选，再按 5 字片段的 Jaccard 相似度不低于 similarity 确认），"
+        "本报告的那一段写有对方机关的名称、地名或对方报告的年份而不是本机关的，即不通过。"
+        "只是共用的规范用语（不含对方名称）不算；同一句段出现在 max_agencies 个以上机关的报告中视为通用写法，不比较。"
+    )
+    example = "kind: copied_passages\nsimilarity: 0.7\nmin_chars: 30"
+
+    def placeholders(self) -> dict[str, str]:
+        return {"named": "段落中对方的机关名称、地名或年份", "other": "对方机关", "other_year": "对方报告的年度"}
+
+    def references(self, scope: Scope) -> Iterator[Problem]:
+        if self.num_perm % self.bands:
+            yield Problem(("bands",), f"num_perm（{self.num_perm}）应能被 bands（{self.bands}）整除")
+
+    def measure(self, batch: Batch, docs: pl.DataFrame) -> Measure:
+        everyone = batch.frames.documents.filter(pl.col("agency").fill_null("") != "").select("source", "agency", "agency_id", "report_year")
+        forms = sorted({f for a in everyone["agency"].unique().to_list() for f in name_forms(a)})
+        s = narrative_sentences(batch, full=True).join(everyone, on="source").with_columns(compared(pl.col("text")).alias("key"))
+        s = s.filter(pl.col("key").str.len_chars() >= self.min_chars)
+        # Only passages that name some agency or place of the batch can carry another's name.
+        s = s.filter(pl.col("text").str.contains_any(forms)) if forms else s.clear()
+        pairs = self._near_pairs(s)
+        found = self._named(pairs)
+        mine = found.join(docs.select("source"), on="source", how="semi")
+        judged = docs.select(pl.col("source").cast(KEY)).join(mine, on="source", how="left").with_columns(pl.col("foreign").fill_null(0))
+
+        def explain(failing: pl.DataFrame) -> list[dict]:
+            facts = []
+            for row in failing.iter_rows(named=True):
+                facts.append(
+                    {
+                        "source": row["source"],
+                        "line": row["line"],
+                        "quote": row["text"],
+                        "detail": f"与“{row['other']}”{row['other_year']} 年度报告中的段落近乎相同（相似度 {_percent(row['jaccard'])}），本报告的段落写有“{row['named']}”",
+                        "observed": row["named"],
+                        "expected": row["agency"],
+                        "passages": side_by_side((f"本报告（{row['report_year']} 年度）", row["text"]), (f"{row['other']}（{row['other_year']} 年度）", row["other_text"])),
+                        "p.named": row["named"],
+                        "p.other": row["other"],
+                        "p.other_year": str(row["other_year"]),
+                    }
+                )
+            return facts
+
+        return Measure(judged, (Between("foreign", high=0),), explain)
+
+    def _near_pairs(self, s: pl.DataFrame) -> pl.DataFrame:
+        """Pairs of passages of different agencies whose texts are near-duplicates."""
+        keys = s.select("key").unique(maintain_order=True).with_row_index("k")
+        if keys.height < 2:
+            return pl.DataFrame()
+        import rensa
+
+        texts = keys["key"].to_list()
+        owner, hashes = run_hashes(texts, 5)
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=len(texts)))]).astype(np.uint64)
+        digests = np.asarray(rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, self.num_perm, 20250101).to_rows(), dtype=np.uint64)
+        rows = self.num_perm // self.bands
+        with np.errstate(over="ignore"):
+            bands = []
+            for b in range(self.bands):
+                h = np.zeros(len(texts), dtype=np.uint64)
+                for r in range(rows):
+                    h = h * np.uint64(0x100000001B3) + digests[:, b * rows + r]
+                bands.append(pl.DataFrame({"k": np.arange(len(texts), dtype=np.uint32), "band": np.full(len(texts), b, dtype=np.uint8), "h": h}))
+        buckets = pl.concat(bands)
+        where = s.join(keys, on="key").select("k", "source", "agency_id")
+        # A bucket holding passages of too many agencies is common wording, not a copy.
+        spread = buckets.join(where.select("k", "agency_id").unique(), on="k").group_by("band", "h").agg(pl.col("agency_id").n_unique().alias("n"))
+        buckets = buckets.join(spread.filter((pl.col("n") >= 2) & (pl.col("n") <= self.max_agencies)), on=["band", "h"], how="semi")
+        candidates = buckets.join(buckets, on=["band", "h"], suffix="_b").filter(pl.col("k") < pl.col("k_b")).select("k", "k_b").unique()
+        sims = [_jaccard(texts[a], texts[b]) for a, b in candidates.iter_rows()]
+        close = candidates.with_columns(pl.Series("jaccard", sims, dtype=pl.Float64)).filter(pl.col("jaccard") >= self.similarity)
+        # The same text in several agencies' reports (and not in too many) pairs with itself.
+        spread_key = where.group_by("k").agg(pl.col("agency_id").n_unique().alias("n"))
+        same = spread_key.filter((pl.col("n") >= 2) & (pl.col("n") <= self.max_agencies)).select("k", pl.col("k").alias("k_b"), pl.lit(1.0).alias("jaccard"))
+        both = pl.concat([close, close.select(pl.col("k_b").alias("k"), pl.col("k").alias("k_b"), "jaccard"), same.cast({"k": pl.UInt32, "k_b": pl.UInt32})])
+        if both.is_empty():
+            return pl.DataFrame()
+        a = s.join(keys, on="key").select("k", "source", "line", "text", "agency", "agency_id", "report_year")
+        b = a.select(
+            pl.col("k").alias("k_b"), pl.col("source").alias("other_source"), pl.col("text").alias("other_text"),
+            pl.col("agency").alias("other"), pl.col("agency_id").alias("other_id"), pl.col("report_year").alias("other_year"),
+        )
+        return both.join(a, on="k").join(b, on="k_b").filter(pl.col("agency_id") != pl.col("other_id"))
+
+    @staticmethod
+    def _named(pairs: pl.DataFrame) -> pl.DataFrame:
+        """Per passage that names what its near-duplicate's agency is and its own is not: the name."""
+        schema = {"source": KEY, "line": pl.Int32, "text": pl.Utf8, "agency": pl.Utf8, "report_year": pl.Int32, "other": pl.Utf8,
+                  "other_year": pl.Int32, "other_text": pl.Utf8, "jaccard": pl.Float64, "named": pl.Utf8, "foreign": pl.Int32}
+        out = []
+        for row in pairs.iter_rows(named=True) if not pairs.is_empty() else []:
+            named = [f for f in name_forms(row["other"]) if f in row["text"] and f in row["other_text"] and name_relation(f, row["agency"]) == "other"]
+            year = row["other_year"]
+            if not named and year and row["report_year"] and year != row["report_year"]:
+                said = f"{year}年"
+                if said in row["text"] and said in row["other_text"] and f"{row['report_year']}年" not in row["text"]:
+                    named = [said]
+            if named:
+                out.append({**{k: row[k] for k in ("source", "line", "text", "agency", "report_year", "other", "other_year", "other_text", "jaccard")},
+                            "named": max(named, key=len), "foreign": 1})
+        frame = pl.DataFrame(out, schema=schema)
+        return frame.sort("source", "line", pl.col("jaccard"), descending=[False, False, True]).unique(["source", "line", "text"], keep="first", maintain_order=True)
+
+
+def _jaccard(a: str, b: str, run: int = 5) -> float:
+    x = {a[i : i + run] for i in range(len(a) - run + 1)}
+    y = {b[i : i + run] for i in range(len(b) - run + 1)}
+    return len(x & y) / len(x | y) if x or y else 0.0
