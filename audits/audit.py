@@ -7,29 +7,18 @@ Nothing here knows about the command line.
 
 from __future__ import annotations
 
-import hashlib
-import math
-import multiprocessing
-import os
-import signal
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
 import polars as pl
 
-from audits.frames import Frames, build_frames, concat_frames
+from audits.frames import Frames
 from audits.identity import agency_key
-from audits.ingest import Limits, discover, read_document
-from audits.layouts import load_layouts
-from audits.model import ParsedReport
-from audits.parse.report import parse
+from audits.ingest import Skipped, discover
+from audits.workers import Budget, parse_batch
 
 PACKAGE = Path(__file__).resolve().parent
 SAMPLES = PACKAGE / "samples"
-CHUNK = 50  # reports per task handed to a parse worker, which returns their frames
 
 
 def default_rules_dir() -> Path:
@@ -46,101 +35,14 @@ class AuditResult:
     frames: Frames
     findings: pl.DataFrame
     out: Path
-    skipped: list[Path] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     resolved: pl.DataFrame | None = None
     parsed: int = 0
     reused: int = 0
     statuses: pl.DataFrame | None = None  # each report's state for each rule (source, rule_id, state, reason)
 
 
-# Parse ----------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4)
-def _layouts(templates_dir: str):
-    return load_layouts(Path(templates_dir))
-
-
-class Input(NamedTuple):
-    """A file to parse, the name its document carries (default: the path) and the charset its
-    server declared ("" when none)."""
-
-    path: str
-    source: str = ""
-    charset: str = ""
-
-
-def parse_file(path: str, templates_dir: str, cache_dir: str = "", source: str = "", charset: str = "") -> ParsedReport:
-    """Read and parse one file, or take it from the parse cache; never raises."""
-    from audits.jobs.history import ParseCache
-
-    source = source or path
-    try:
-        # NOTE: `charset` is meant for ingest's decoding (`read_bytes(..., declared_charset=)`), which
-        # does not take it yet; until then it only keys the parse cache.
-        text, data = read_document(Path(path), Limits())
-        digest = hashlib.sha256(data).hexdigest()
-        key = f"{digest}-{charset}" if charset else digest
-        cache = ParseCache.at(Path(cache_dir)) if cache_dir else None
-        cached = cache.get(key) if cache else None
-        if cached is not None:
-            cached.source, cached.reused = source, True
-            return cached
-        report = parse(text, _layouts(templates_dir), digest)
-        report.source = source
-        if cache and data:
-            cache.put(report, key)
-    except Exception as exc:  # noqa: BLE001 - one bad report must not take the batch down
-        report = ParsedReport(source=source, status="failed")
-        report.problems.append(f"解析程序出错（{type(exc).__name__}: {exc}）")
-    return report
-
-
-def parse_chunk(inputs: list[Input], templates_dir: str, cache_dir: str = "") -> tuple[Frames, int]:
-    """Parse some files and return their frames (frames cross process boundaries cheaply, as Arrow)."""
-    reports = [parse_file(i.path, templates_dir, cache_dir, i.source, i.charset) for i in inputs]
-    return build_frames(reports), sum(r.reused for r in reports)
-
-
-def parse_batch(paths: list[Path | Input], templates_dir: Path, workers: int | None = None, on_progress=None, cache_dir: Path | None = None) -> tuple[Frames, int]:
-    """Parse files on all cores; each worker builds the frames of its files. Returns the frames and
-    how many reports came from the parse cache."""
-    workers = workers or min(os.cpu_count() or 1, 8)
-    names = [p if isinstance(p, Input) else Input(str(p)) for p in paths]
-    # Small batches (a few PDFs) are cut finer so that every worker gets a share.
-    size = max(1, min(CHUNK, math.ceil(len(names) / (4 * workers))))
-    chunks = [names[i : i + size] for i in range(0, len(names), size)]
-    args = (str(templates_dir), str(cache_dir or ""))
-    parts: list[Frames] = []
-    reused = 0
-    # NOTE: spawn, not fork: Polars' thread pool does not survive a fork, and forked workers would
-    # inherit a scheduled job's lock and keep it after the parent is killed.
-    pool = (
-        ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent)
-        if workers > 1 and len(names) >= 8
-        else None
-    )
-    try:
-        results = pool.map(parse_chunk, chunks, *([a] * len(chunks) for a in args)) if pool else (parse_chunk(c, *args) for c in chunks)
-        for chunk, (frames, n_reused) in zip(chunks, results):
-            parts.append(frames)
-            reused += n_reused
-            if on_progress:
-                on_progress(len(chunk))
-    finally:
-        if pool:
-            pool.shutdown()
-    return (concat_frames(parts) if parts else build_frames([])), reused
-
-
-def _die_with_parent() -> None:
-    """Parse workers end when the run that started them is killed (Linux), instead of lingering."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+# Inputs -------------------------------------------------------------------------------------
 
 
 def find_documents(inputs: list[Path]):
@@ -160,21 +62,15 @@ class Memory:
 
 
 def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, extra: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
-    """Rules over the batch's frames, then every output file; returns the findings, the resolved
-    ones (jobs) and each report's state for each rule."""
-    import json
-
+    """Rules over the batch's frames, then every output file, replacing `out` as one set; returns the
+    findings, the resolved ones (jobs) and each report's state for each rule."""
     from audits.engines.run import run_rules
     from audits.findings import findings_frame
     from audits.jobs.history import finding_states, fingerprints
-    from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, write_table, write_text
-    from audits.render import render_all
-    from audits.rulebook import catalogue
+    from audits.outputs import output_set
 
     memory = memory or Memory()
-    out.mkdir(parents=True, exist_ok=True)
     judgement = run_rules(book, frames, memory.history)
-    write_text(out / "gx_validation.json", json.dumps(judgement.validations, ensure_ascii=False, indent=1, default=str))
     findings = findings_frame(judgement.findings)
     findings = findings.with_columns(fingerprints(findings, frames.documents))
     resolved = None
@@ -183,14 +79,27 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
     if memory.decisions:
         decided = {fp: f"{d['decision']}（{d['by']}，{d['at'][:10]}）：{d['comment']}" for fp, d in memory.decisions.items()}
         findings = findings.with_columns(pl.col("fingerprint").replace_strict(decided, default=None).alias("decision"))
-    pages = render_all(frames, findings, judgement.statuses, book, out, {**(extra or {}), "resolved": resolved})
-    write_text(out / "rules.html", catalogue.render(book))
-    write_table(findings, out, "findings", FINDING_COLUMNS)
-    if resolved is not None:
-        write_table(resolved, out, "resolved", [c for c in FINDING_COLUMNS if c in resolved.columns])
-    write_table(frames.documents.join(pages, on="source", how="left"), out, "documents", DOCUMENT_COLUMNS)
-    write_table(frames.cells, out, "cells", CELL_COLUMNS)
+    run = {"documents": frames.documents.height, "findings": findings.height, "rules": len(book.rules)}
+    with output_set(out, run) as staging:
+        _write_outputs(staging, frames, findings, resolved, judgement, book, extra)
     return findings, resolved, judgement.statuses
+
+
+def _write_outputs(folder: Path, frames: Frames, findings: pl.DataFrame, resolved, judgement, book, extra: dict | None) -> None:
+    import json
+
+    from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, write_table, write_text
+    from audits.render import render_all
+    from audits.rulebook import catalogue
+
+    write_text(folder / "gx_validation.json", json.dumps(judgement.validations, ensure_ascii=False, indent=1, default=str))
+    pages = render_all(frames, findings, judgement.statuses, book, folder, {**(extra or {}), "resolved": resolved})
+    write_text(folder / "rules.html", catalogue.render(book))
+    write_table(findings, folder, "findings", FINDING_COLUMNS)
+    if resolved is not None:
+        write_table(resolved, folder, "resolved", [c for c in FINDING_COLUMNS if c in resolved.columns])
+    write_table(frames.documents.join(pages, on="source", how="left"), folder, "documents", DOCUMENT_COLUMNS)
+    write_table(frames.cells, folder, "cells", CELL_COLUMNS)
 
 
 def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, workers: int | None = None, settings=None) -> AuditResult:
@@ -201,7 +110,8 @@ def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, 
     book = load_rulebook(rules_dir)
     gx_engine.warm_up_in_background()
     found = find_documents(inputs)
-    frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=on_progress)
+    budget = settings.limits.budget() if settings is not None else Budget()
+    frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=on_progress, budget=budget)
     extra = {"unreported": unreported(settings, frames)} if settings is not None else None
     findings, _, statuses = audit_batch(frames, book, out, extra=extra)
     return AuditResult(frames, findings, out, found.skipped, parsed=frames.documents.height, statuses=statuses)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Optional
 
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from audits.locks import Busy
 from audits.yamlio import YamlFileError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="政府信息公开工作年度报告审核工具")
@@ -36,6 +38,7 @@ def run(
 ) -> None:
     """审核一批年度报告，写出 HTML、findings/documents/cells 文件。"""
     from audits.audit import default_rules_dir, run_audit
+    from audits.ingest import display_path
 
     if job:
         from audits.jobs.history import JobBusy
@@ -50,7 +53,9 @@ def run(
             raise typer.Exit(1) from None
         print(f"任务 {job}：{summary}")
         return
-    missing = [str(p) for p in inputs or [] if not p.exists()]
+    from audits.outputs import OutputFolderError
+
+    missing = [display_path(p) for p in inputs or [] if not p.exists()]
     if missing:
         _usage_error(f"找不到输入：{', '.join(missing)}")
     from audits.jobs.config import load_settings
@@ -64,16 +69,25 @@ def run(
         task = bar.add_task("parse", total=None)
         try:
             result = run_audit(list(inputs or []), rules_dir, out, on_progress=lambda n: bar.advance(task, n), workers=workers, settings=settings)
-        except YamlFileError as exc:
+        except (YamlFileError, OutputFolderError) as exc:
             _usage_error(str(exc))
+        except Busy as exc:
+            console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+            raise typer.Exit(1) from None
     f = result.findings
     docs = result.frames.documents
     console.print(
-        f"审核了 {docs.height} 份文档（跳过 {len(result.skipped)} 个非文档文件）；"
+        f"审核了 {docs.height} 份文档（跳过 {_skipped(result.skipped)}）；"
         f"发现 错误 {f.filter(f['severity'] == 'error').height}、警告 {f.filter(f['severity'] == 'warning').height}、"
         f"提示 {f.filter(f['severity'] == 'info').height}。"
     )
     print(f"HTML 审核报告：{(result.out / 'index.html').resolve()}")
+
+
+def _skipped(skipped) -> str:
+    """How many files were skipped, by why: "4 个非文档文件、1 个指向输入目录以外的链接"."""
+    counts = Counter(item.why for item in skipped)
+    return "、".join(f"{n} 个{why}" for why, n in counts.most_common()) or "0 个文件"
 
 
 @app.command()

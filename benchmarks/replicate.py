@@ -127,7 +127,7 @@ def replicate(frames: Frames, n: int, agencies: int | None = None, vary: bool = 
 
 def base_frames(n_base: int, seed: int, workers: int = 2) -> tuple[Frames, dict]:
     """Parse the first `n_base` synthetic reports once (generating them if needed)."""
-    from audits.audit import parse_batch
+    from audits.workers import parse_batch
     from benchmarks import synth
     from benchmarks.common import TEMPLATES_DIR
 

@@ -105,7 +105,7 @@ def template_paths(shared: Path = SHARED) -> dict[str, list[Path]]:
 @lru_cache(maxsize=1)
 def load_templates(shared: str = str(SHARED)) -> dict[str, list[Template]]:
     """Every template with what the parser reads from it (agency, year, format)."""
-    from audits.audit import parse_file
+    from audits.workers import parse_file
     from audits.layouts import load_layouts
 
     layouts = load_layouts(TEMPLATES_DIR)
@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         from collections import Counter
 
-        from audits.audit import parse_file
+        from audits.workers import parse_file
 
         stats: Counter = Counter()
         for path in files(out)[: args.check]:

@@ -29,7 +29,7 @@ import pytest
 
 from audits.ingest import Limits, read_bytes
 from tests.conftest import EXPECTED, LAYOUTS, ROOT, SHARED, need_shared
-from tests.variants import load_seed, report_blocks, to_html
+from tests.variants import SECTION_SENTENCES, load_seed, report_blocks, to_html
 
 GOOD_SEED = "000_6138bd5dad981167.txt"
 TWENTY_MB = 20_000_000
@@ -47,6 +47,14 @@ def report_page(charset: str | None = "utf-8") -> str:
     """Seed 000 as a web page (its hand-transcribed content, rendered as in test_variants)."""
     report = load_seed(EXPECTED / "seed_000.yaml")
     return to_html(report_blocks(report, LAYOUTS[report.template]), charset=charset)
+
+
+def pasted_gbk_paragraph() -> bytes:
+    """The UTF-8 page with one paragraph in GBK, as pasted from another page."""
+    page = report_page()
+    start = page.index(SECTION_SENTENCES["overview"])
+    end = start + len(SECTION_SENTENCES["overview"])
+    return page[:start].encode("utf-8") + page[start:end].encode("gbk") + page[end:].encode("utf-8")
 
 
 def truncated_page() -> bytes:
@@ -110,7 +118,8 @@ BAD_FILES = [
     BadFile("news.html", NEWS_PAGE.encode, "failed", "报告标题"),
     BadFile("declared_utf8_is_gbk.html", lambda: report_page("utf-8").encode("gbk"), "parsed", "网页声明的编码 utf-8 与内容不符"),
     BadFile("gbk_undeclared.html", lambda: report_page(None).encode("gbk"), "parsed", None),
-    BadFile("huge.txt", lambda: b"0" * TWENTY_MB, "failed", "文件过大（20.0 MB，上限 8 MB），未解析"),
+    BadFile("pasted_gbk_paragraph.html", pasted_gbk_paragraph, "parsed", "按 utf-8 解码后仍有乱码（如“"),
+    BadFile("huge.txt", lambda: b"0" * TWENTY_MB, "failed", "文件过大（19.1 MB，上限 8 MB），未解析"),
     BadFile("broken.pdf", broken_pdf, "failed", "读取失败（"),
     BadFile("bom_only.txt", lambda: b"\xef\xbb\xbf", "failed", "文件没有可读的文字内容"),
     BadFile("scripts_only.html", lambda: b"<html><head><script>var a = 1;</script></head><body></body></html>", "failed", "文件没有可读的文字内容"),
@@ -263,7 +272,8 @@ READINGS = {
     "news.html": Reading("html", (), "utf-8", True),
     "declared_utf8_is_gbk.html": Reading("html", ("网页声明的编码 utf-8 与内容不符，已自动识别编码",), "gb18030", True),
     "gbk_undeclared.html": Reading("html", (), "gb18030", True),
-    "huge.txt": Reading("text", ("文件过大（20.0 MB，上限 8 MB），未解析",)),
+    "pasted_gbk_paragraph.html": Reading("html", "按 utf-8 解码后仍有乱码（如“", "utf-8", True),
+    "huge.txt": Reading("text", ("文件过大（19.1 MB，上限 8 MB），未解析",)),
     "broken.pdf": Reading("pdf", "读取失败（"),
     "bom_only.txt": Reading("text", ("文件没有可读的文字内容",)),
     "scripts_only.html": Reading("html", ("文件没有可读的文字内容",)),

@@ -166,6 +166,20 @@ def test_gbk_variant_is_gbk_and_declares_no_charset():
     assert "柳州市科学技术局" in data.decode("gbk")
 
 
+def test_big5_variant_is_big5_and_declares_no_charset():
+    variant = next(v for v in VARIANTS if v.name == "big5_undeclared")
+    data = variant.render(known("seed_004", "seed"), LAYOUTS["2021"])
+    assert b"charset" not in data.lower()
+    assert "西藏自治區科學技術廳2023年政府信息公開工作年度報告" in data.decode("big5")
+
+
+def test_utf16_variant_has_no_bom_and_xhtml_variant_an_xml_declaration():
+    report = known("seed_000", "seed")
+    utf16, xhtml = (v.render(report, LAYOUTS["2021"]) for v in VARIANTS if v.name in ("utf16_no_bom", "xhtml"))
+    assert not utf16.startswith((b"\xff\xfe", b"\xfe\xff")) and utf16.decode("utf-16-le").startswith("<!DOCTYPE html>")
+    assert xhtml.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml">')
+
+
 def test_traditional_variant_is_in_traditional_script():
     variant = next(v for v in VARIANTS if v.name == "traditional")
     text = variant.render(known("seed_004", "seed"), LAYOUTS["2021"]).decode("utf-8")

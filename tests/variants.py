@@ -396,6 +396,14 @@ class Variant:
             return to_html(blocks, charset=None).encode("gbk")
         if self.name == "traditional":
             return to_traditional(to_html(blocks)).encode("utf-8")
+        if self.name == "big5_undeclared":
+            # What Big5 lacks is written as character references, as a page would have it.
+            return to_traditional(to_html(blocks, charset=None)).encode("big5", errors="xmlcharrefreplace")
+        if self.name == "utf16_no_bom":
+            return to_html(blocks, charset=None).encode("utf-16-le")
+        if self.name == "xhtml":
+            page = to_html(blocks).replace("<!DOCTYPE html>\n<html>", '<html xmlns="http://www.w3.org/1999/xhtml">')
+            return ('<?xml version="1.0" encoding="UTF-8"?>\n' + page).encode("utf-8")
         if self.name == "docx":
             return to_docx(blocks)
         raise ValueError(self.name)
@@ -406,4 +414,7 @@ VARIANTS = [
     Variant("html_gbk_undeclared", ".html"),
     Variant("docx", ".docx"),
     Variant("traditional", ".html"),
+    Variant("big5_undeclared", ".html"),
+    Variant("utf16_no_bom", ".html"),
+    Variant("xhtml", ".xhtml"),
 ]

@@ -10,94 +10,64 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from charset_normalizer import from_bytes
-
 from audits.ingest.docx import read_docx
+from audits.ingest.encoding import decode, utf16_order
+from audits.ingest.files import Discovery, Limits, Skipped, discover, display_path, mb, read_bounded, size_limit, too_large
 from audits.ingest.html import read_html
 from audits.ingest.pdf import read_pdf
 from audits.model import SourceText
 
-DOCUMENT_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".shtml", ".xhtml", ".pdf", ".docx", ""}
-NOT_DOCUMENT_SUFFIXES = {
-    ".csv", ".tsv", ".json", ".jsonl", ".xml", ".yaml", ".yml", ".xlsx", ".xls", ".zip", ".gz", ".tar",
-    ".rar", ".7z", ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".svg", ".ico", ".mp4", ".mp3",
-    ".parquet", ".db", ".sqlite", ".exe", ".dll", ".so", ".pyc", ".css", ".js",
-}
+__all__ = [
+    "Discovery", "Limits", "Skipped", "decode", "discover", "display_path", "read_bytes", "read_document", "sniff",
+]
+
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-]+)""", re.I)
 _HTML_SNIFF = re.compile(r"<\s*(html|body|table|p|div|meta|head|!doctype)\b", re.I)
 # Bytes that text in any encoding we read never holds: C0 controls other than \t \n \v \f \r and ESC.
 # Random or compressed bytes hold them at about one byte in ten, NULs or not.
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_text_bytes: int = 8 * 1024 * 1024
-    max_binary_bytes: int = 64 * 1024 * 1024
+def read_document(path: Path, limits: Limits = Limits(), declared: str | None = None) -> tuple[SourceText, bytes]:
+    """Read one file; returns the text and the raw bytes (for the content hash). `declared` is the
+    charset a server sent with the file (HTTP Content-Type), if it was fetched. The text's `source` is
+    the path as display-safe text (see `display_path`)."""
+    source = display_path(path)
+    data, problem = read_bounded(path, limits)
+    if problem:
+        return _failed(source, problem), b""
+    return read_bytes(source, data, limits, declared), data
 
 
-@dataclass(frozen=True)
-class Discovery:
-    documents: list[Path]
-    skipped: list[Path]
-    missing: list[str]
-
-
-def discover(inputs: list[Path]) -> Discovery:
-    """Files under `inputs` (recursively), split into documents to audit and files skipped."""
-    documents, skipped, missing = [], [], []
-    for root in inputs:
-        if not root.exists():
-            missing.append(str(root))
-            continue
-        paths = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for path in paths:
-            if path.name.startswith((".", "__init__")) or path.name in {"INDEX.md", "README.md", "links.tsv"}:
-                skipped.append(path)
-            elif path.suffix.lower() in NOT_DOCUMENT_SUFFIXES:
-                skipped.append(path)
-            else:
-                documents.append(path)
-    return Discovery(documents, skipped, missing)
-
-
-def read_document(path: Path, limits: Limits = Limits()) -> tuple[SourceText, bytes]:
-    """Read one file; returns the text and the raw bytes (for the content hash)."""
-    source = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return _failed(source, f"无法读取文件: {exc.strerror or exc}"), b""
-    return read_bytes(source, data, limits), data
-
-
-def read_bytes(source: str, data: bytes, limits: Limits = Limits()) -> SourceText:
-    text = _read_bytes(source, data, limits)
+def read_bytes(source: str, data: bytes, limits: Limits = Limits(), declared: str | None = None) -> SourceText:
+    text = _read_bytes(source, data, limits, declared)
     if not text.problems and not any(line.replace("\ufeff", "").strip() for line in text.lines):
         # A BOM alone, a page of scripts, an empty <body>: nothing to read, and the finding must say so.
         return _failed(source, "文件没有可读的文字内容", text.format)
     return text
 
 
-def _read_bytes(source: str, data: bytes, limits: Limits) -> SourceText:
+def _read_bytes(source: str, data: bytes, limits: Limits, declared: str | None) -> SourceText:
     if not data.strip():
         return _failed(source, "文件为空")
-    kind = sniff(data)
-    limit = limits.max_binary_bytes if kind in ("pdf", "docx") else limits.max_text_bytes
+    limit = size_limit(data, limits)
     if len(data) > limit:
-        return _failed(source, f"文件过大（{len(data) / 1e6:.1f} MB，上限 {limit / 1e6:.0f} MB），未解析", kind)
+        return _failed(source, too_large(len(data), limit), sniff(data[:4096]))
+    kind = ""
     try:
+        zip_problem = _zip_problem(data, limits) if data.startswith(b"PK\x03\x04") else ""
+        if zip_problem:
+            return _failed(source, zip_problem, "docx" if b"word/document.xml" in data else "archive")
+        kind = sniff(data)
         if kind == "pdf":
             return read_pdf(source, data)
         if kind == "docx":
             return read_docx(source, data)
         if kind in ("binary", "archive", "image"):
             return _failed(source, "不是可识别的文档（二进制内容）", kind)
-        text, encoding, problems = decode(data)
+        text, encoding, problems = decode(data, declared)
         if kind == "html" or _HTML_SNIFF.search(text[:4096]):
             return read_html(source, text, encoding, problems)
         return SourceText(source, "text", encoding, text.splitlines(), problems=problems)
@@ -118,45 +88,34 @@ def sniff(data: bytes) -> str:
     if head.startswith(_IMAGE_MAGIC):
         return "image"
     sample = data[:4096]
-    if len(_CONTROL_BYTES.findall(sample)) > len(sample) // 20 and not sample.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "binary"
+    if len(_CONTROL_BYTES.findall(sample)) > len(sample) // 20:
+        # UTF-16 holds such bytes too (NULs beside ASCII, CJK characters' low bytes).
+        if not (sample.startswith((b"\xff\xfe", b"\xfe\xff")) or utf16_order(data)):
+            return "binary"
     if re.search(rb"<\s*(html|body|table|!doctype)\b", sample, re.I):
         return "html"
     return "text"
 
 
-def decode(data: bytes) -> tuple[str, str, tuple[str, ...]]:
-    """Bytes → text: BOM, then a declared <meta charset>, then UTF-8, then charset-normalizer."""
-    for bom, enc in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
-        if data.startswith(bom):
-            return data.decode(enc, errors="replace"), enc, ()
-    problems: list[str] = []
-    declared = _META_CHARSET.search(data[:4096])
-    if declared:
-        enc = _canonical(declared.group(1).decode("ascii", "ignore"))
-        try:
-            return data.decode(enc), enc, ()
-        except (LookupError, UnicodeDecodeError):
-            problems.append(f"网页声明的编码 {enc} 与内容不符，已自动识别编码")
+def _zip_problem(data: bytes, limits: Limits) -> str:
+    """What makes a zip (a DOCX) too costly to open, checked before anything is decompressed: the
+    number of its parts (opening the zip alone costs memory for each), and the sizes they declare
+    (zipfile returns no more of a part than that; `docx._restored` keeps it from inflating more)."""
+    parts = data.count(b"PK\x01\x02")  # one central-directory record per part
+    if parts > limits.max_zip_parts:
+        return f"压缩文件内的文件过多（{parts} 个，上限 {limits.max_zip_parts} 个），未解析"
     try:
-        return data.decode("utf-8"), "utf-8", tuple(problems)
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030"), "gb18030", tuple(problems)
-    except UnicodeDecodeError:
-        pass
-    best = from_bytes(data).best()
-    if best is not None:
-        return str(best), best.encoding, tuple(problems)
-    problems.append("无法识别文字编码，按 UTF-8 读取，部分字符可能丢失")
-    return data.decode("utf-8", errors="replace"), "utf-8", tuple(problems)
-
-
-def _canonical(enc: str) -> str:
-    enc = enc.lower()
-    # GB2312 and GBK pages routinely use characters only GB18030 has: read them as GB18030.
-    return "gb18030" if enc in ("gb2312", "gbk", "gb_2312-80", "x-gbk") else enc
+        infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except zipfile.BadZipFile:
+        return ""  # not a zip after all: sniffing says what it is
+    total = sum(info.file_size for info in infos)
+    if total > limits.max_unzipped_bytes:
+        biggest = max(infos, key=lambda info: info.file_size)
+        return (
+            f"压缩文件解压后过大（共 {mb(total)} MB，其中 {biggest.filename} {mb(biggest.file_size)} MB；"
+            f"上限 {mb(limits.max_unzipped_bytes, 0)} MB），未解压"
+        )
+    return ""
 
 
 def _failed(source: str, problem: str, fmt: str = "") -> SourceText:

@@ -30,12 +30,23 @@ class ScheduleSettings(_Strict):
     misfire_grace_seconds: int = 3600
 
 
+class LimitSettings(_Strict):
+    seconds_per_document: float = 300.0
+    memory_mb_per_worker: int = 4096
+
+    def budget(self):
+        from audits.workers import Budget
+
+        return Budget(self.seconds_per_document, self.memory_mb_per_worker)
+
+
 class Settings(_Strict):
     state_dir: Path = Path(".state")
     jobs_dir: Path = Path("jobs")
     roster: str = ""
     fetch: FetchSettings = FetchSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    limits: LimitSettings = LimitSettings()
 
 
 def load_settings(path: Path | None = None) -> Settings:

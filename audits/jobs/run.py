@@ -16,7 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-from audits.audit import AuditResult, Input, Memory, unreported, audit_batch, default_rules_dir, parse_batch
+from audits.audit import AuditResult, Memory, audit_batch, default_rules_dir, unreported
+from audits.workers import Input, parse_batch
 from audits.frames import KEY, Frames, build_frames, concat_frames
 from audits.identity import agency_key
 from audits.ingest import discover
@@ -67,7 +68,7 @@ def run_job(job, settings, workers: int | None = None) -> AuditResult:
         )
         cache = ParseCache(state, rules_dir / "templates")
         readable = [Input(str(e.path), e.source, e.charset) for e in entries if e.path]
-        frames, reused = parse_batch(readable, rules_dir / "templates", workers=workers, cache_dir=cache.root)
+        frames, reused = parse_batch(readable, rules_dir / "templates", workers=workers, cache_dir=cache.root, budget=settings.limits.budget())
         failed = [_unreadable(e) for e in entries if not e.path]
         frames = _apply_manifest(concat_frames([frames, build_frames(failed)]), entries)
         store = Store(state)

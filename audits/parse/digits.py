@@ -83,11 +83,16 @@ def _trim_blanks(items: list[Item], n: int) -> list[Item]:
     return items
 
 
+# No count in these tables reaches a quadrillion, and a float holds integers exactly only below 2**53:
+# a longer run of digits is kept as printed and flagged, never read as a number.
+MAX_VALUE = 1e15
+
+
 def _cell(item: Item, index: int, shape: RowShape) -> tuple[float | None, str, str]:
     if item is None:
         return None, "", "blank"
     value = parse_number(item, signed=index in shape.signed)
-    if value is None:
+    if value is None or abs(value) >= MAX_VALUE:
         return None, item, "unreadable"
     return value, item, ""
 

@@ -21,6 +21,8 @@ TABLE_ORDER = ("active", "applications", "review_litigation")
 _HEAD_NUMERAL = re.compile(r"^(?P<num>[一二三四五六七八九十]{1,2}[、.]|\d{1,2}[.、)])")
 _INLINE_NUMERAL = re.compile(r"[一二三四五六七八九十]{1,2}、")
 _TITLE = re.compile(r"(?P<pre>.*?)(?P<year>20\d{2})\s*年度?(?P<post>.*?)(?:政府信息公开|政务公开|信息公开)")
+_TITLE_MAX = 80  # a title is short; matching _TITLE's lazy groups on a long line costs its square
+_YEAR = re.compile(r"20\d{2}\s*年")
 _TITLE_PREFIX = re.compile(r"^(标\s*题|标题|题\s*目)\s*[:：]?\s*")
 _PUBLISHED = re.compile(
     r"(?:发布日期|发布时间|发布于|时间)\s*[:：]?\s*(\d{4})\s*[-年/.]\s*(\d{1,2})\s*[-月/.]\s*(\d{1,2})"
@@ -65,7 +67,7 @@ def parse(text: SourceText, layouts: dict[str, Layout], content_hash: str = "") 
     report.published = _published(lines, report.sections)
     report.signed, report.signed_raw = _signed(lines, body_end, report)
     _read_tables(report, stream, layout, layouts, headings)
-    body_start = next((line.no for line in lines if _TITLE.search(line.text)), 1)
+    body_start = next((line.no for line in lines if _names_a_report_year(line.text)), 1)
     report.body = (body_start, body_end)
     report.snippets = _snippets(lines, body_start, body_end)
     report.status = _status(report)
@@ -81,8 +83,8 @@ def _read_title(report: ParsedReport, lines: list[Line]) -> None:
     previous = ""
     for line in lines[:40]:
         text = _TITLE_PREFIX.sub("", line.text)
-        m = _TITLE.search(text)
-        if m and "报告" in text and len(text) < 80:
+        m = _TITLE.search(text) if len(text) < _TITLE_MAX and "报告" in text else None
+        if m:
             agency = _clean_agency(m.group("pre")) or _clean_agency(m.group("post")) or _clean_agency(previous)
             report.title, report.agency, report.report_year = text, agency, int(m.group("year"))
             report.agency_kind = agency_kind(agency)
@@ -90,6 +92,13 @@ def _read_title(report: ParsedReport, lines: list[Line]) -> None:
         if text:
             previous = text
     report.problems.append("未找到报告标题（机关名称和年度）")
+
+
+def _names_a_report_year(text: str) -> bool:
+    """What `_TITLE` matches, in linear time: a year ("2024年") with 信息公开 or 政务公开 after it.
+    (The first year decides: any later one has less text after it.)"""
+    year = _YEAR.search(text)
+    return bool(year) and ("信息公开" in text[year.end():] or "政务公开" in text[year.end():])
 
 
 def _clean_agency(text: str) -> str:
