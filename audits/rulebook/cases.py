@@ -3,7 +3,9 @@
 `<rules>/cases/<RULE-ID>.yaml` holds one rule's cases (sqlfluff style). A case is a report — the
 clean report `<rules>/cases/clean_2021.md` with `replace:` edits (each `old` must occur), a `text:`
 given inline, a real `report:` under the shared folder, or only `cells:` — optionally with `doc:`
-fields and `cells:` overriding what was parsed, and a `previous:` year's report. It says which
+fields and `cells:` overriding what was parsed, a `previous:` year's report of the same agency, and
+an `other:` report of another agency judged in the same batch (for rules that compare agencies). It
+says which
 `findings:` the rule must give (each matched by severity, and text contained in message and
 evidence, cells contained in its cells) and, optionally, the rule's `state:` for the report.
 
@@ -41,7 +43,7 @@ class Case:
 
     @property
     def needs_shared(self) -> bool:
-        return "report" in self.spec or "report" in (self.spec.get("previous") or {})
+        return "report" in self.spec or any("report" in (self.spec.get(k) or {}) for k in ("previous", "other"))
 
 
 @dataclass
@@ -76,7 +78,8 @@ def run_cases(book: Rulebook, cases: list[Case], shared: Path | None) -> list[Ou
         except (AssertionError, OSError) as exc:
             outcomes[case.id] = Outcome(case, [f"无法构造此用例的报告：{exc}"])
     frames = build_frames(reports)
-    # Each case is its own agency, so that cross-year rules pair a case only with its own `previous`.
+    # Each case is its own agency, so that cross-year rules pair a case only with its own `previous`;
+    # its `other` report is another agency.
     frames.documents = frames.documents.with_columns(
         pl.col("source").cast(pl.Utf8).str.replace(r"#previous$", "").alias("agency_id")
     )
@@ -137,11 +140,14 @@ class _Builder:
         self.parsed: dict[tuple, ParsedReport] = {}
 
     def reports(self, case: Case) -> list[ParsedReport]:
-        """The case's report, after its `previous:` year's report when it has one."""
-        main = self._report(case.spec, _source(case))
-        if "previous" not in case.spec:
-            return [main]
-        return [self._report(case.spec["previous"], _source(case) + "#previous"), main]
+        """The case's report, after its `previous:` year's report and its `other:` agency's report
+        when it has them."""
+        reports = []
+        if "previous" in case.spec:
+            reports.append(self._report(case.spec["previous"], _source(case) + "#previous"))
+        if "other" in case.spec:
+            reports.append(self._report(case.spec["other"], _source(case) + "#other"))
+        return reports + [self._report(case.spec, _source(case))]
 
     def _report(self, spec: dict, source: str) -> ParsedReport:
         if "base" in spec:
