@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from functools import lru_cache
 from typing import Iterator, Literal
 
 import numpy as np
@@ -19,7 +20,7 @@ from pydantic import Field
 from audits.engines.verdicts import Between
 from audits.frames import KEY
 from audits.kinds.base import NOT_APPLICABLE, UNDETERMINED, Batch, Kind, Measure, Problem, Scope, unjudged
-from audits.kinds.narrative import FULL_SENTENCE, _sections_problems, name_relation, narrative, narrative_sentences
+from audits.kinds.narrative import FULL_SENTENCE, _sections_problems, name_relation, narrative, sentences_of
 
 COMPARED = r"[^\p{Han}A-Za-z]"  # what comparison leaves out
 
@@ -66,19 +67,17 @@ class RepeatedSections(Kind):
 
     def measure(self, batch: Batch, docs: pl.DataFrame) -> Measure:
         pairs = earlier_reports(batch, docs, self.within_years)
-        texts = section_texts(batch).filter(pl.col("section").is_in(self.sections))
+        involved = pl.concat([pairs["source"], pairs["previous"].alias("source")]).unique()
+        texts = section_texts(batch, self.sections, involved)
         mine = texts.join(pairs, on="source").filter(pl.col("text").str.len_chars() >= self.min_chars)
         theirs = texts.select(pl.col("source").alias("previous"), "section", pl.col("text").alias("earlier"))
         both = mine.join(theirs, on=["previous", "section"])
-        # Sampled runs (content-defined, so a run both texts have is sampled in both) estimate the
-        # share; only pairs the estimate does not rule out are measured exactly.
-        estimate = _sampled_share(both["text"].to_list(), both["earlier"].to_list())
-        both = both.with_columns(pl.Series("estimate", estimate, dtype=pl.Float64))
-        close = both.filter(pl.col("estimate") >= self.threshold - _MARGIN)
-        exact = [coverage(a, b) for a, b in zip(close["text"].to_list(), close["earlier"].to_list())]
-        close = close.with_columns(pl.Series("share", exact, dtype=pl.Float64))
+        # Each distinct pair of texts is measured once (a section copied unchanged into several
+        # reports, or the same report compared twice, is one pair).
+        distinct = both.select("text", "earlier").unique(maintain_order=True)
+        measured = distinct.with_columns(shares(distinct["text"].to_list(), distinct["earlier"].to_list(), self.threshold - _MARGIN))
         judged = (
-            both.join(close.select("source", "section", "share"), on=["source", "section"], how="left")
+            both.join(measured, on=["text", "earlier"], how="left")
             .with_columns(pl.col("text").str.len_chars().alias("chars"))
             .select("source", "section", "previous", "report_year", "previous_year", "chars", "share", "estimate")
             .sort("source", "section")
@@ -92,10 +91,8 @@ class RepeatedSections(Kind):
 
         def explain(failing: pl.DataFrame) -> list[dict]:
             wanted = failing.select("source", "previous", "section")
-            texts = narrative(batch).join(
-                pl.concat([wanted.select("source", "section"), wanted.select(pl.col("previous").alias("source"), "section")]).unique(),
-                on=["source", "section"],
-            )
+            shown = pl.concat([wanted.select("source", "section"), wanted.select(pl.col("previous").alias("source"), "section")]).unique()
+            texts = narrative(batch, pl.col("source").is_in(shown["source"].implode()), self.sections).join(shown, on=["source", "section"])
             grouped = texts.sort("source", "line", "start").group_by("source", "section", maintain_order=True).agg(pl.col("text"), pl.col("line").min())
             by = {(str(r["source"]), r["section"]): r for r in grouped.iter_rows(named=True)}
             facts = []
@@ -125,22 +122,25 @@ class RepeatedSections(Kind):
 
 
 RUN = 8  # characters: a run this long found in the other text is repeated text
-_SAMPLE = 4  # one run in this many (by hash) is sampled for the estimate
+_SAMPLE = 8  # about one run in this many (by its first character) is sampled for the estimate
 _MARGIN = 0.4  # pairs whose estimate is this far below the threshold are not measured exactly
+_SAMPLED_ENOUGH = 16  # a text with fewer sampled runs is measured exactly, not estimated
 
 
-def section_texts(batch: Batch) -> pl.DataFrame:
-    """(source, section, text): each section's prose as compared (Han and Latin letters only)."""
+def section_texts(batch: Batch, sections: list[str] | None = None, sources: pl.Series | None = None) -> pl.DataFrame:
+    """(source, section, text): each section's prose as compared (Han and Latin letters only); of
+    the `sections` and `sources` named (all when None)."""
 
-    def compute() -> pl.DataFrame:
+    def compute(pieces: pl.DataFrame) -> pl.DataFrame:
         return (
-            narrative(batch)
-            .sort("source", "line", "start")
-            .group_by("source", "section", maintain_order=True)
+            pieces.group_by("source", "section", maintain_order=True)
             .agg(compared(pl.col("text")).str.join("").alias("text"))
         )
 
-    return batch.shared(("section_texts",), compute)
+    if sections is None and sources is None:
+        return batch.shared(("section_texts",), lambda: compute(narrative(batch)))
+    where = pl.col("source").is_in(sources.implode()) if sources is not None else None
+    return compute(narrative(batch, where, sections))
 
 
 def coverage(text: str, other: str, run: int = RUN) -> float:
@@ -155,42 +155,100 @@ def coverage(text: str, other: str, run: int = RUN) -> float:
     return sum(hit) / len(text)
 
 
-def run_hashes(texts: list[str], run: int = RUN) -> tuple[np.ndarray, np.ndarray]:
-    """(text index, hash) of every run of `run` characters of each text, vectorised (numpy)."""
+def _mix(h: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> np.uint64(29))
+        h = h * np.uint64(0xBF58476D1CE4E5B9)
+        return h ^ (h >> np.uint64(32))
+
+
+def window_hashes(texts: list[str], run: int = RUN, sample: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(text index, start, hash) of the runs of `run` characters of each text, vectorised (numpy).
+
+    With `sample` > 1 only the runs whose first character falls in one of `sample` classes (by a
+    hash of the character): about one run in `sample`, and the same runs of the same text in any
+    text, so two texts' sampled runs can be compared. Hashes are 64-bit (collisions ~2⁻⁶⁴).
+    """
+    empty = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint64)
     lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-    if not len(texts) or lengths.sum() == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-    chars = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    n = len(chars) - run + 1
+    n = int(lengths.sum()) - run + 1
     if n <= 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-    h = np.zeros(n, dtype=np.uint64)
+        return empty
+    chars = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    ends = np.cumsum(lengths)
+    keep = np.ones(n, dtype=bool)
+    # A run lies inside one text: none starts in the last run - 1 characters of a text.
+    tails = (ends[:, None] - np.arange(1, run, dtype=np.int64)[None, :]).reshape(-1)
+    keep[tails[(tails >= 0) & (tails < n)]] = False
+    if sample > 1:
+        keep &= _mix(chars[:n].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) % np.uint64(sample) == 0
+    at = np.flatnonzero(keep)
+    h = np.zeros(len(at), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(run):
-            h = h * np.uint64(1000003) + chars[j : j + n]
-        h ^= h >> np.uint64(29)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(32)
-    owner = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
-    ends = np.cumsum(lengths)
-    # A run must lie inside one text.
-    valid = np.arange(n) + run <= ends[owner[:n]]
-    return owner[:n][valid], h[valid]
+            h = h * np.uint64(1000003) + chars[at + j]
+    owner = np.searchsorted(ends, at, side="right")
+    starts = at - (ends - lengths)[owner]
+    return owner, starts, _mix(h)
 
 
-def _sampled_share(texts: list[str], others: list[str]) -> list[float]:
-    """For each pair, the share of `texts[i]`'s sampled runs that `others[i]` also has."""
+def run_hashes(texts: list[str], run: int = RUN) -> tuple[np.ndarray, np.ndarray]:
+    """(text index, hash) of every run of `run` characters of each text."""
+    owner, _, h = window_hashes(texts, run)
+    return owner, h
+
+
+def shares(texts: list[str], others: list[str], worth: float) -> list[pl.Series]:
+    """`estimate` and `share` for each pair (texts[i], others[i]): the share of the text's characters
+    in runs of RUN characters also found in the other text, estimated on sampled runs, and measured
+    exactly (`coverages`) where the estimate is at least `worth` or rests on too few runs."""
     if not texts:
-        return []
-    a_id, a_h = run_hashes(texts)
-    b_id, b_h = run_hashes(others)
-    keep_a, keep_b = a_h % np.uint64(_SAMPLE) == 0, b_h % np.uint64(_SAMPLE) == 0
-    a = pl.DataFrame({"i": a_id[keep_a], "h": a_h[keep_a]}).unique()
-    b = pl.DataFrame({"i": b_id[keep_b], "h": b_h[keep_b]}).unique()
-    counts = a.group_by("i").len().join(a.join(b, on=["i", "h"], how="semi").group_by("i").len(), on="i", how="left", suffix="_same")
-    shares = dict(zip(counts["i"].to_list(), (counts["len_same"].fill_null(0) / counts["len"]).to_list()))
-    # A text too short to have a sampled run is measured exactly.
-    return [shares.get(i, 1.0) for i in range(len(texts))]
+        return [pl.Series("estimate", [], pl.Float64), pl.Series("share", [], pl.Float64)]
+    distinct = list(dict.fromkeys(texts + others))
+    index = {t: i for i, t in enumerate(distinct)}
+    pairs = pl.DataFrame({"i": np.arange(len(texts)), "a": [index[t] for t in texts], "b": [index[t] for t in others]})
+    owner, _, hashes = window_hashes(distinct, RUN, _SAMPLE)
+    sampled = pl.DataFrame({"t": owner, "h": hashes}).unique()
+    runs = sampled.group_by("t").len("runs")
+    same = pairs.join(sampled.rename({"t": "a"}), on="a").join(sampled.rename({"t": "b"}), on=["b", "h"], how="semi").group_by("i").len("same")
+    estimated = (
+        pairs.join(runs.rename({"t": "a"}), on="a", how="left", maintain_order="left")
+        .join(same, on="i", how="left", maintain_order="left")
+        .with_columns(pl.col("runs").fill_null(0), (pl.col("same").fill_null(0) / pl.col("runs")).fill_nan(None).alias("estimate"))
+    )
+    exact = estimated.filter((pl.col("runs") < _SAMPLED_ENOUGH) | (pl.col("estimate") >= worth))
+    measured = coverages(exact.select("i", "a", "b"), distinct)
+    out = estimated.join(measured, on="i", how="left", maintain_order="left")
+    return [out["estimate"], out["share"]]
+
+
+def coverages(pairs: pl.DataFrame, texts: list[str], run: int = RUN) -> pl.DataFrame:
+    """(i, share): `coverage` of each pair (i, a, b) of indexes into `texts`, in Polars over 64-bit
+    run hashes: the runs of text a found in text b, the characters they cover counted once."""
+    if pairs.is_empty():
+        return pl.DataFrame(schema={"i": pl.Int64, "share": pl.Float64})
+    used = pl.concat([pairs["a"], pairs["b"]]).unique().sort().to_list()
+    owner, starts, hashes = window_hashes([texts[t] for t in used], run)
+    windows = pl.DataFrame({"t": np.asarray(used, dtype=np.int64)[owner], "at": starts, "h": hashes})
+    hits = (
+        pairs.select("i", "a", "b")
+        .join(windows.rename({"t": "a"}), on="a")
+        .join(windows.select(pl.col("t").alias("b"), "h").unique(), on=["b", "h"], how="semi")
+        .select("i", "at")
+        .unique()
+        .sort("i", "at")
+        # A run covers `run` characters from its start, up to where the next found run starts.
+        .with_columns(pl.min_horizontal(pl.col("at").shift(-1).over("i") - pl.col("at"), pl.lit(run)).fill_null(run).alias("covered"))
+        .group_by("i")
+        .agg(pl.col("covered").sum())
+    )
+    lengths = pl.DataFrame({"a": np.asarray(used, dtype=np.int64), "chars": [len(texts[t]) for t in used]})
+    return (
+        pairs.select("i", "a")
+        .join(lengths, on="a", how="left")
+        .join(hits, on="i", how="left")
+        .select("i", pl.when(pl.col("chars") > 0).then(pl.col("covered").fill_null(0) / pl.col("chars")).otherwise(0.0).alias("share"))
+    )
 
 
 def earlier_reports(batch: Batch, docs: pl.DataFrame, within_years: int) -> pl.DataFrame:
@@ -211,10 +269,16 @@ def earlier_reports(batch: Batch, docs: pl.DataFrame, within_years: int) -> pl.D
 def side_by_side(mine: tuple[str, str], theirs: tuple[str, str]) -> list[dict]:
     """Two passages for the page, each a title and its text as segments `[text, differs]`: a
     sentence (or, in short passages, a run of characters) the other passage does not have differs."""
-    a, b = mine[1], theirs[1]
+    ours, other = _segments(mine[1], theirs[1])
+    return [{"title": mine[0], "segments": ours}, {"title": theirs[0], "segments": other}]
+
+
+@lru_cache(maxsize=4096)
+def _segments(a: str, b: str) -> tuple[list, list]:
+    """Both passages' segments (the same passages copied into many reports are diffed once)."""
     if max(len(a), len(b)) <= 400:
-        return [{"title": mine[0], "segments": _char_diff(a, b)}, {"title": theirs[0], "segments": _char_diff(b, a)}]
-    return [{"title": mine[0], "segments": _sentence_diff(a, b)}, {"title": theirs[0], "segments": _sentence_diff(b, a)}]
+        return _char_diff(a, b), _char_diff(b, a)
+    return _sentence_diff(a, b), _sentence_diff(b, a)
 
 
 def _sentence_diff(text: str, other: str) -> list[list]:
@@ -292,13 +356,15 @@ class CopiedPassages(Kind):
 
     def measure(self, batch: Batch, docs: pl.DataFrame) -> Measure:
         everyone = batch.frames.documents.filter(pl.col("agency").fill_null("") != "").select("source", "agency", "agency_id", "report_year")
-        forms = sorted({f for a in everyone["agency"].unique().to_list() for f in name_forms(a)})
-        s = narrative_sentences(batch, full=True).join(everyone, on="source").with_columns(compared(pl.col("text")).alias("key"))
-        s = s.filter(pl.col("key").str.len_chars() >= self.min_chars)
-        # Only passages that name some agency or place of the batch can carry another's name.
-        s = s.filter(pl.col("text").str.contains_any(forms)) if forms else s.clear()
-        pairs = self._near_pairs(s)
-        found = self._named(pairs)
+        forms = agency_forms(everyone["agency"])
+        names = forms["form"].unique().sort().to_list()
+        # Only passages that name some agency or place of the batch can carry another's name: only
+        # lines naming one are cut into passages.
+        named = pl.col("text").str.contains_any(names) if names else pl.lit(False)
+        s = sentences_of(narrative(batch, named), full=True)
+        s = s.join(everyone, on="source", maintain_order="left").with_columns(compared(pl.col("text")).alias("key"))
+        s = s.filter((pl.col("key").str.len_chars() >= self.min_chars) & named)
+        found = self._copied(s, forms)
         mine = found.join(docs.select("source"), on="source", how="semi")
         judged = docs.select(pl.col("source").cast(KEY)).join(mine, on="source", how="left").with_columns(pl.col("foreign").fill_null(0))
 
@@ -323,64 +389,122 @@ class CopiedPassages(Kind):
 
         return Measure(judged, (Between("foreign", high=0),), explain)
 
-    def _near_pairs(self, s: pl.DataFrame) -> pl.DataFrame:
-        """Pairs of passages of different agencies whose texts are near-duplicates."""
+    def _copied(self, s: pl.DataFrame, forms: pl.DataFrame) -> pl.DataFrame:
+        """Per passage of `s` near-identical to a passage of another agency's report that names
+        what that agency is and this one's is not: the name, the other passage, their similarity."""
+        schema = {"source": KEY, "line": pl.Int32, "text": pl.Utf8, "agency": pl.Utf8, "report_year": pl.Int32, "other": pl.Utf8,
+                  "other_year": pl.Int32, "other_text": pl.Utf8, "jaccard": pl.Float64, "named": pl.Utf8, "foreign": pl.Int32}
         keys = s.select("key").unique(maintain_order=True).with_row_index("k")
         if keys.height < 2:
-            return pl.DataFrame()
-        import rensa
-
+            return pl.DataFrame(schema=schema)
         texts = keys["key"].to_list()
-        owner, hashes = run_hashes(texts, 5)
-        offsets = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=len(texts)))]).astype(np.uint64)
-        digests = np.asarray(rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, self.num_perm, 20250101).to_rows(), dtype=np.uint64)
-        rows = self.num_perm // self.bands
-        with np.errstate(over="ignore"):
-            bands = []
-            for b in range(self.bands):
-                h = np.zeros(len(texts), dtype=np.uint64)
-                for r in range(rows):
-                    h = h * np.uint64(0x100000001B3) + digests[:, b * rows + r]
-                bands.append(pl.DataFrame({"k": np.arange(len(texts), dtype=np.uint32), "band": np.full(len(texts), b, dtype=np.uint8), "h": h}))
-        buckets = pl.concat(bands)
-        where = s.join(keys, on="key").select("k", "source", "agency_id")
-        # A bucket holding passages of too many agencies is common wording, not a copy.
-        spread = buckets.join(where.select("k", "agency_id").unique(), on="k").group_by("band", "h").agg(pl.col("agency_id").n_unique().alias("n"))
+        owner, hashes = run_hashes(texts, SHINGLE)
+        where = s.join(keys, on="key").select("k", "source", "line", "text", "agency", "agency_id", "report_year")
+        agencies = where.select("k", "agency_id").unique()
+        # Candidates: passages sharing an LSH bucket. A bucket holding passages of too many
+        # agencies is common wording, not a copy.
+        buckets = lsh_buckets(owner, hashes, len(texts), self.num_perm, self.bands)
+        spread = buckets.join(agencies, on="k").group_by("band", "h").agg(pl.col("agency_id").n_unique().alias("n"))
         buckets = buckets.join(spread.filter((pl.col("n") >= 2) & (pl.col("n") <= self.max_agencies)), on=["band", "h"], how="semi")
         candidates = buckets.join(buckets, on=["band", "h"], suffix="_b").filter(pl.col("k") < pl.col("k_b")).select("k", "k_b").unique()
-        sims = [_jaccard(texts[a], texts[b]) for a, b in candidates.iter_rows()]
-        close = candidates.with_columns(pl.Series("jaccard", sims, dtype=pl.Float64)).filter(pl.col("jaccard") >= self.similarity)
         # The same text in several agencies' reports (and not in too many) pairs with itself.
-        spread_key = where.group_by("k").agg(pl.col("agency_id").n_unique().alias("n"))
-        same = spread_key.filter((pl.col("n") >= 2) & (pl.col("n") <= self.max_agencies)).select("k", pl.col("k").alias("k_b"), pl.lit(1.0).alias("jaccard"))
-        both = pl.concat([close, close.select(pl.col("k_b").alias("k"), pl.col("k").alias("k_b"), "jaccard"), same.cast({"k": pl.UInt32, "k_b": pl.UInt32})])
-        if both.is_empty():
-            return pl.DataFrame()
-        a = s.join(keys, on="key").select("k", "source", "line", "text", "agency", "agency_id", "report_year")
-        b = a.select(
+        spread_key = agencies.group_by("k").agg(pl.col("agency_id").n_unique().alias("n"))
+        same = spread_key.filter((pl.col("n") >= 2) & (pl.col("n") <= self.max_agencies)).select("k", pl.col("k").alias("k_b"))
+        pairs = pl.concat([candidates, candidates.select(pl.col("k_b").alias("k"), pl.col("k").alias("k_b")), same])
+        other = where.select(
             pl.col("k").alias("k_b"), pl.col("source").alias("other_source"), pl.col("text").alias("other_text"),
             pl.col("agency").alias("other"), pl.col("agency_id").alias("other_id"), pl.col("report_year").alias("other_year"),
         )
-        return both.join(a, on="k").join(b, on="k_b").filter(pl.col("agency_id") != pl.col("other_id"))
+        rows = pairs.join(where, on="k").join(other, on="k_b").filter(pl.col("agency_id") != pl.col("other_id")).with_row_index("_row")
+        named = self._named(rows, forms)
+        # Exact similarity, only of the pairs whose passage names the other agency.
+        measured = jaccard(named.select("k", "k_b").unique(), owner, hashes).filter(pl.col("jaccard") >= self.similarity)
+        found = named.join(measured, on=["k", "k_b"]).with_columns(pl.lit(1, pl.Int32).alias("foreign"))
+        # One finding per passage: its closest near-duplicate (then by name, year, report: the same every run).
+        return (
+            found.sort(["source", "line", "jaccard", "other", "other_year", "other_source"], descending=[False, False, True, False, False, False])
+            .unique(["source", "line", "text"], keep="first", maintain_order=True)
+            .select(list(schema))
+            .cast(schema)
+        )
 
     @staticmethod
-    def _named(pairs: pl.DataFrame) -> pl.DataFrame:
-        """Per passage that names what its near-duplicate's agency is and its own is not: the name."""
-        schema = {"source": KEY, "line": pl.Int32, "text": pl.Utf8, "agency": pl.Utf8, "report_year": pl.Int32, "other": pl.Utf8,
-                  "other_year": pl.Int32, "other_text": pl.Utf8, "jaccard": pl.Float64, "named": pl.Utf8, "foreign": pl.Int32}
-        out = []
-        for row in pairs.iter_rows(named=True) if not pairs.is_empty() else []:
-            named = [f for f in name_forms(row["other"]) if f in row["text"] and f in row["other_text"] and name_relation(f, row["agency"]) == "other"]
-            year = row["other_year"]
-            if not named and year and row["report_year"] and year != row["report_year"]:
-                said = f"{year}年"
-                if said in row["text"] and said in row["other_text"] and f"{row['report_year']}年" not in row["text"]:
-                    named = [said]
-            if named:
-                out.append({**{k: row[k] for k in ("source", "line", "text", "agency", "report_year", "other", "other_year", "other_text", "jaccard")},
-                            "named": max(named, key=len), "foreign": 1})
-        frame = pl.DataFrame(out, schema=schema)
-        return frame.sort("source", "line", pl.col("jaccard"), descending=[False, False, True]).unique(["source", "line", "text"], keep="first", maintain_order=True)
+    def _named(rows: pl.DataFrame, forms: pl.DataFrame) -> pl.DataFrame:
+        """The `rows` (pairs of passages) whose passage names what the other passage's agency is
+        and its own is not, with `named`: the longest such name of the other agency or place; for a
+        passage naming none, the other report's year when both print it and this one does not print
+        its own."""
+        printed = (
+            rows.select("_row", "agency", "other", "text", "other_text")
+            .join(forms.rename({"agency": "other"}), on="other")
+            .filter(pl.col("text").str.contains(pl.col("form"), literal=True) & pl.col("other_text").str.contains(pl.col("form"), literal=True))
+        )
+        # Whether a name is this report's own agency or place is judged once per name and agency.
+        relations = printed.select("form", "agency").unique()
+        relations = relations.with_columns(pl.Series("relation", [name_relation(f, a) for f, a in relations.iter_rows()], dtype=pl.Utf8))
+        by_name = (
+            printed.join(relations, on=["form", "agency"])
+            .filter(pl.col("relation") == "other")
+            .sort("_row", pl.col("form").str.len_chars(), "form", descending=[False, True, False])
+            .unique("_row", keep="first")
+            .select("_row", pl.col("form").alias("named"))
+        )
+        said, own = pl.format("{}年", pl.col("other_year")), pl.format("{}年", pl.col("report_year"))
+        by_year = rows.join(by_name, on="_row", how="anti").filter(
+            pl.col("other_year").is_not_null() & pl.col("report_year").is_not_null() & (pl.col("other_year") != pl.col("report_year"))
+            & pl.col("text").str.contains(said, literal=True) & pl.col("other_text").str.contains(said, literal=True)
+            & ~pl.col("text").str.contains(own, literal=True)
+        ).select("_row", said.alias("named"))
+        return rows.join(pl.concat([by_name, by_year]), on="_row")
+
+
+SHINGLE = 5  # characters: passages are compared as sets of runs this long
+
+
+def agency_forms(agencies: pl.Series) -> pl.DataFrame:
+    """(agency, form): the names each agency of the batch goes by (`name_forms`), once per agency."""
+    distinct = agencies.drop_nulls().unique().sort().to_list()
+    rows = [(a, f) for a in distinct for f in name_forms(a)]
+    return pl.DataFrame(rows, schema={"agency": pl.Utf8, "form": pl.Utf8}, orient="row")
+
+
+def lsh_buckets(owner: np.ndarray, hashes: np.ndarray, count: int, num_perm: int, bands: int, seed: int = 20250101) -> pl.DataFrame:
+    """(k, band, h): the LSH bucket of each of `count` texts in each band of its MinHash signature
+    (`num_perm` values over the text's run hashes `hashes`, text index `owner`, ascending)."""
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=count))]).astype(np.uint64)
+    import rensa
+
+    digests = np.asarray(rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, num_perm, seed).to_rows(), dtype=np.uint64)
+    rows = num_perm // bands
+    with np.errstate(over="ignore"):
+        h = np.zeros((count, bands), dtype=np.uint64)
+        for r in range(rows):
+            h = h * np.uint64(0x100000001B3) + digests[:, r::rows][:, :bands]
+    return pl.DataFrame({
+        "k": np.repeat(np.arange(count, dtype=np.uint32), bands),
+        "band": np.tile(np.arange(bands, dtype=np.uint8), count),
+        "h": h.reshape(-1),
+    })
+
+
+def jaccard(pairs: pl.DataFrame, owner: np.ndarray, hashes: np.ndarray) -> pl.DataFrame:
+    """`pairs` (k, k_b) with the exact Jaccard similarity of the two texts' sets of runs (by their
+    64-bit hashes)."""
+    runs = pl.DataFrame({"k": owner.astype(np.uint32), "h": hashes}).unique()
+    sizes = runs.group_by("k").len("n")
+    shared = (
+        pairs.join(runs, on="k")
+        .join(runs.rename({"k": "k_b"}), on=["k_b", "h"], how="semi")
+        .group_by("k", "k_b")
+        .len("both")
+    )
+    return (
+        pairs.join(sizes, on="k", how="left")
+        .join(sizes.rename({"k": "k_b", "n": "n_b"}), on="k_b", how="left")
+        .join(shared, on=["k", "k_b"], how="left")
+        .with_columns(pl.col("both").fill_null(0))
+        .select("k", "k_b", (pl.col("both") / (pl.col("n").fill_null(0) + pl.col("n_b").fill_null(0) - pl.col("both"))).fill_nan(0.0).alias("jaccard"))
+    )
 
 
 def _jaccard(a: str, b: str, run: int = 5) -> float:

@@ -27,29 +27,39 @@ _PROSE_LINE = 200
 FULL_SENTENCE = r"[^。!?！？]+[。!?！？]?"
 
 
-def narrative(batch: Batch) -> pl.DataFrame:
-    """(source, line, start, section, text): the body's prose, a piece per line and section.
+def _line_key(line: str) -> pl.Expr:
+    """One integer for (source, line): the source's category code and the line number. Categorical
+    codes are global in the process, so the key means the same in every frame; joining on it is
+    several times cheaper than on the two columns."""
+    return pl.col("source").to_physical().cast(pl.UInt64) * (1 << 32) + pl.col(line).cast(pl.UInt64)
 
-    `start` is the piece's first character in its line (a heading found inside a line cuts it).
-    Lines of `| a | b |` tables, and short lines the table reader took cells from, are left out.
+
+def prose_lines(batch: Batch) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(_pos, source, line, text, section, headed): the body's lines of prose in reading order;
+    and the section headings found in them (`_headings`).
+
+    `section` is the section the line starts in; `headed` says a section heading starts inside the
+    line, where `narrative` cuts it. Lines of `| a | b |` tables, and short lines the table reader
+    took cells from, are left out. Lines are stripped (normalise_lines), and each report's lines
+    ascend (as build_frames writes them), which join_asof below needs.
     """
 
     def compute() -> pl.DataFrame:
         frames = batch.frames
         body = frames.documents.select("source", "body_start", "body_end")
-        cell_lines = frames.cells.select("source", pl.col("line").cast(pl.Int32)).unique()
+        cell_lines = frames.cells.lazy().select(_line_key("line").alias("_key")).unique()
+        in_body = pl.col("no").is_between(pl.col("body_start"), pl.col("body_end"))
+        table_row = pl.col("text").str.starts_with("|")
         lines = (
-            frames.lines.join(body, on="source")
-            .filter(pl.col("no").is_between(pl.col("body_start"), pl.col("body_end")) & ~pl.col("text").str.starts_with("|"))
-            .select("source", pl.col("no").alias("line"), "text")
-            .join(cell_lines, on=["source", "line"], how="anti")
-            .vstack(
-                frames.lines.join(cell_lines.rename({"line": "no"}), on=["source", "no"], how="semi")
-                .join(body, on="source")
-                .filter(pl.col("no").is_between(pl.col("body_start"), pl.col("body_end")) & (pl.col("text").str.len_chars() >= _PROSE_LINE))
-                .select("source", pl.col("no").alias("line"), "text")
-            )
-            .sort("source", "line")
+            frames.lines.lazy()
+            .join(body.lazy(), on="source", maintain_order="left")
+            .filter(in_body)
+            .with_columns(_line_key("no").alias("_key"))
+            .with_columns(pl.col("_key").is_in(cell_lines.collect()["_key"].implode()).alias("_cell"))
+            .filter(pl.when(pl.col("_cell")).then(pl.col("text").str.len_chars() >= _PROSE_LINE).otherwise(~table_row))
+            .select("source", pl.col("no").alias("line"), "text", "_key")
+            .with_row_index("_pos")
+            .collect()
         )
         heads = _headings(frames.sections, lines)
         # The section a line starts in: the last heading on an earlier line.
@@ -59,67 +69,138 @@ def narrative(batch: Batch) -> pl.DataFrame:
             .with_columns((pl.col("line") + 1).alias("line"))
             .sort("source", "line")
         )
-        starts = lines.select("source", "line", pl.lit(0, pl.Int64).alias("start"), pl.lit(-1, pl.Int32).alias("order"))
-        starts = starts.join_asof(carried, on="line", by="source", strategy="backward", check_sortedness=False).with_columns(
-            pl.col("section").cast(pl.Utf8).fill_null(PREAMBLE)
+        lines = lines.join_asof(carried, on="line", by="source", strategy="backward", check_sortedness=False).with_columns(
+            pl.col("section").cast(pl.Utf8).fill_null(PREAMBLE),
+            pl.col("_key").is_in(heads["_key"].implode()).alias("headed"),
         )
-        cuts = pl.concat([starts, heads.select("source", "line", "start", "order", pl.col("section").cast(pl.Utf8))], how="vertical_relaxed")
-        pieces = (
-            cuts.sort("source", "line", "start", "order")
-            .join(lines, on=["source", "line"])
-            .with_columns(pl.col("start").shift(-1).over("source", "line").alias("end"))
-            .with_columns(
-                pl.col("text").str.slice(pl.col("start"), pl.col("end").fill_null(pl.col("text").str.len_chars()) - pl.col("start")).str.strip_chars().alias("text")
-            )
-            .filter(pl.col("text") != "")
-            .select("source", "line", "start", "section", "text")
-        )
-        return pieces
+        return lines.drop("_key"), heads.drop("_key")
 
-    return batch.shared(("narrative",), compute)
+    return batch.shared(("prose_lines",), compute)
+
+
+def narrative(batch: Batch, where: pl.Expr | None = None, sections: list[str] | None = None) -> pl.DataFrame:
+    """(source, line, start, section, text): the body's prose, a piece per line and section, in
+    reading order; only of the lines that `where` (an expression over a line's `text`) keeps, and
+    of the `sections` named.
+
+    A piece is a line, or the part of it from one heading to the next when headings start inside
+    it (crawler text puts a whole report on one line); `start` is the piece's first byte in its
+    line. `where` must keep every line a wanted piece lies in: a piece is part of its line.
+    """
+    if where is None and not sections:
+        return batch.shared(("narrative",), lambda: _pieces(*prose_lines(batch), None))
+    lines, heads = prose_lines(batch)
+    return _pieces(lines.filter(where) if where is not None else lines, heads, sections)
+
+
+def _pieces(lines: pl.DataFrame, heads: pl.DataFrame, sections: list[str] | None) -> pl.DataFrame:
+    whole = lines.filter(~pl.col("headed"))
+    if sections:
+        whole = whole.filter(pl.col("section").is_in(sections))
+    whole = whole.select("_pos", "source", "line", pl.lit(0, pl.Int64).alias("start"), "section", "text")
+    headed = lines.filter(pl.col("headed"))
+    cuts = pl.concat(
+        [
+            headed.select("_pos", "source", "line", pl.lit(0, pl.Int64).alias("start"), pl.lit(-1, pl.Int32).alias("order"), "section"),
+            heads.join(headed.select("_pos", "source", "line"), on=["source", "line"]).select(
+                "_pos", "source", "line", "start", "order", pl.col("section").cast(pl.Utf8)
+            ),
+        ],
+        how="vertical_relaxed",
+    ).sort("_pos", "start", "order")
+    end = pl.col("start").shift(-1).over("_pos").fill_null(pl.col("text").str.len_bytes().cast(pl.Int64))
+    pieces = (
+        cuts.join(headed.select("_pos", "text"), on="_pos", maintain_order="left")
+        .with_columns(pl.col("text").cast(pl.Binary).bin.slice(pl.col("start"), end - pl.col("start")).cast(pl.Utf8).str.strip_chars())
+        .select("_pos", "source", "line", "start", "section", "text")
+    )
+    if sections:
+        pieces = pieces.filter(pl.col("section").is_in(sections))
+    # Both are in reading order (`_pos`, then `start`): merged, not sorted again.
+    return whole.merge_sorted(pieces, key="_pos").filter(pl.col("text") != "").drop("_pos")
 
 
 def _headings(sections: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
-    """Where each section heading starts in its line (a character offset), in reading order."""
-    heads = sections.select("source", "position", pl.col("key").alias("section"), "numeral", "title", "line").join(lines, on=["source", "line"])
+    """(source, line, _key, start, order, section): where each section heading starts in its line
+    (a byte offset), in reading order."""
+    heads = sections.select(_line_key("line").alias("_key"), "source", "position", pl.col("key").alias("section"), "numeral", "title", "line").join(
+        lines.select("_key", "text"), on="_key"
+    )
     title = pl.col("title").str.replace_all(r"\s+", "").str.slice(0, 4)
     numeral = pl.col("numeral").fill_null("")
-    length = pl.col("text").str.len_chars()
 
     def found(needle: pl.Expr) -> pl.Expr:
-        # The text before the first occurrence, in characters; the whole text when there is none.
-        return pl.col("text").str.split(needle).list.first().str.len_chars()
+        # The first occurrence's byte offset; null when there is none.
+        return pl.col("text").str.find(needle, literal=True).cast(pl.Int64)
 
-    with_numeral = pl.when(numeral != "").then(found(numeral + pl.lit("、") + title)).otherwise(length)
-    with_space = pl.when(numeral != "").then(found(numeral + pl.lit("、 ") + title)).otherwise(length)
+    with_numeral = pl.when(numeral != "").then(found(numeral + pl.lit("、") + title))
+    with_space = pl.when(numeral != "").then(found(numeral + pl.lit("、 ") + title))
     at = pl.min_horizontal(with_numeral, with_space)
-    plain = found(title)
-    start = pl.when(at < length).then(at).when(plain < length).then(plain).otherwise(0)
+    plain = pl.when(title != "").then(found(title))
+    start = pl.coalesce(at, plain, pl.lit(0, pl.Int64))
     return (
-        heads.with_columns(start.cast(pl.Int64).alias("start"))
+        heads.with_columns(start.alias("start"))
         .sort("source", "line", "position")
         # Headings of one line in reading order: a title found earlier (the preamble listing the
         # six parts) must not move a later heading before an earlier one.
         .with_columns(pl.col("start").cum_max().over("source", "line"), pl.col("position").cast(pl.Int32).alias("order"))
-        .select("source", "line", "start", "order", "section")
+        .select("source", "line", "_key", "start", "order", "section")
+    )
+
+
+def sentences_of(pieces: pl.DataFrame, full: bool = False) -> pl.DataFrame:
+    """(source, line, section, text): the sentences of narrative pieces, split at 。；!? (or,
+    `full`, at 。!? only, where a list of counts may run on across "；")."""
+    split = pl.col("text").str.extract_all(FULL_SENTENCE) if full else sentence.split_expr(pl.col("text"))
+    return (
+        pieces.select("source", "line", "section", split.alias("text"))
+        .explode("text")
+        .with_columns(pl.col("text").str.strip_chars())
+        .filter(pl.col("text").is_not_null() & (pl.col("text") != ""))
     )
 
 
 def narrative_sentences(batch: Batch, full: bool = False) -> pl.DataFrame:
-    """(source, line, section, text): the narrative's sentences, split at 。；!? (or, `full`, at
-    。!? only, where a list of counts may run on across "；")."""
+    """The whole narrative's sentences (see `sentences_of`), once per batch."""
+    return batch.shared(("narrative_sentences", full), lambda: sentences_of(narrative(batch), full))
 
-    def compute() -> pl.DataFrame:
-        split = pl.col("text").str.extract_all(FULL_SENTENCE) if full else sentence.split_expr(pl.col("text"))
-        return (
-            narrative(batch)
-            .select("source", "line", "section", split.alias("text"))
-            .explode("text")
-            .with_columns(pl.col("text").str.strip_chars())
-            .filter(pl.col("text").is_not_null() & (pl.col("text") != ""))
-        )
 
-    return batch.shared(("narrative_sentences", full), compute)
+def unanchored(pattern: str) -> bool:
+    """Whether a match of `pattern` in a sentence is also a match in the line holding it: no `^`,
+    `$`, `\\A`, `\\z`, `\\b` or `\\B` outside character classes, and no flags that change them."""
+    depth, i = 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            if depth == 0 and pattern[i + 1 : i + 2] in ("A", "z", "b", "B", "<", ">"):
+                return False
+            i += 2
+            continue
+        if c == "[":
+            depth += 1
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":  # a leading ] is a literal
+                i += 1
+        elif c == "]" and depth:
+            depth -= 1
+        elif depth == 0 and c in "^$":
+            return False
+        elif depth == 0 and pattern.startswith("(?", i) and re.match(r"\(\?[a-zA-Z-]*[mR]", pattern[i:]):
+            return False
+        i += 1
+    return True
+
+
+def sentences_matching(batch: Batch, patterns: list[str], sections: list[str] | None = None, full: bool = False) -> pl.DataFrame:
+    """The narrative's sentences (of `sections`) that some pattern may match: when every pattern is
+    unanchored, only lines that one of them matches are cut and split (the caller still filters
+    the sentences); otherwise the whole narrative's."""
+    if patterns and all(unanchored(p) for p in patterns):
+        where = pl.any_horizontal([pl.col("text").str.contains(p) for p in patterns])
+        return sentences_of(narrative(batch, where, sections), full)
+    found = narrative_sentences(batch, full)
+    return found.filter(pl.col("section").is_in(sections)) if sections else found
 
 
 def _sections_problems(sections: list[str], scope: Scope) -> Iterator[Problem]:
@@ -170,15 +251,15 @@ class ProseSum(Kind):
 
     def measure(self, batch: Batch, docs: pl.DataFrame) -> Measure:
         units = "|".join(map(re.escape, self.units))
-        s = narrative_sentences(batch, full=True).join(docs.select("source"), on="source", how="semi")
-        if self.sections:
-            s = s.filter(pl.col("section").is_in(self.sections))
-        # Polars keeps the few sentences that open a list ("61条，其中"); Python reads their lists.
-        s = s.filter(pl.col("text").str.contains(rf"[0-9]\s*(?:{units})\s*[，,:：]?\s*[（(]?其中"))
+        opens = rf"[0-9]\s*(?:{units})\s*[，,:：]?\s*[（(]?其中"
+        s = sentences_matching(batch, [opens], self.sections, full=True).join(docs.select("source"), on="source", how="semi", maintain_order="left")
+        # Polars keeps the few sentences that open a list ("61条，其中"); Python reads their lists,
+        # once per distinct sentence.
+        s = s.filter(pl.col("text").str.contains(opens))
         reader = _CountLists(self.units, self.not_parts, self.all_parts)
-        lists = s.with_columns(
-            pl.col("text").map_elements(reader.read, return_dtype=pl.List(_LIST)).alias("list")
-        ).explode("list").filter(pl.col("list").is_not_null()).unnest("list")
+        distinct = s["text"].unique(maintain_order=True)
+        read = pl.DataFrame({"text": distinct, "list": pl.Series([reader.read(t) for t in distinct], dtype=pl.List(_LIST))})
+        lists = s.join(read, on="text", how="left", maintain_order="left").explode("list").filter(pl.col("list").is_not_null()).unnest("list")
         judged = lists.filter(pl.col("count") >= 2).with_columns(
             pl.when(pl.col("complete")).then((pl.col("sum") - pl.col("whole")).abs()).otherwise(pl.max_horizontal(pl.col("sum") - pl.col("whole"), pl.lit(0.0))).alias("excess")
         )
@@ -307,9 +388,8 @@ class ReportYear(Kind):
         yield from _sections_problems(self.sections, scope)
 
     def measure(self, batch: Batch, docs: pl.DataFrame) -> Measure:
-        s = narrative_sentences(batch).join(docs.select("source", "report_year").filter(pl.col("report_year").is_not_null()), on="source", how="inner")
-        if self.sections:
-            s = s.filter(pl.col("section").is_in(self.sections))
+        years = docs.select("source", "report_year").filter(pl.col("report_year").is_not_null())
+        s = sentences_matching(batch, [self.pattern], self.sections).join(years, on="source", how="inner", maintain_order="left")
         s = s.filter(pl.col("text").str.contains(self.pattern))
         if self.unless:
             s = s.filter(~pl.col("text").str.contains(self.unless))
@@ -426,9 +506,8 @@ class AgencyName(Kind):
         yield from _sections_problems(self.sections, scope)
 
     def measure(self, batch: Batch, docs: pl.DataFrame) -> Measure:
-        s = narrative_sentences(batch).join(docs.select("source", "agency").filter(pl.col("agency").fill_null("") != ""), on="source", how="inner")
-        if self.sections:
-            s = s.filter(pl.col("section").is_in(self.sections))
+        agencies = docs.select("source", "agency").filter(pl.col("agency").fill_null("") != "")
+        s = sentences_matching(batch, self.patterns, self.sections).join(agencies, on="source", how="inner", maintain_order="left")
         s = s.filter(pl.any_horizontal([pl.col("text").str.contains(p) for p in self.patterns]))
         named = pl.concat(
             [
@@ -441,13 +520,10 @@ class AgencyName(Kind):
             how="vertical_relaxed",
         ) if self.patterns else s.with_columns(pl.lit(None, pl.Utf8).alias("hit"), pl.lit(None, pl.Utf8).alias("name"))
         named = named.filter(pl.col("name").is_not_null())
+        # Python judges each distinct (name, agency) once.
         pairs = named.select("name", "agency").unique()
-        relations = {(n, a): name_relation(n, a) for n, a in pairs.iter_rows()}
-        named = named.with_columns(
-            pl.struct("name", "agency").map_elements(lambda r: relations[(r["name"], r["agency"])], return_dtype=pl.Utf8).alias("relation")
-            if named.height
-            else pl.lit(None, pl.Utf8).alias("relation")
-        )
+        relations = pairs.with_columns(pl.Series("relation", [name_relation(n, a) for n, a in pairs.iter_rows()], dtype=pl.Utf8))
+        named = named.join(relations, on=["name", "agency"], how="left", maintain_order="left")
         judged = (
             named.filter(pl.col("relation") != "unclear")
             .with_columns((pl.col("relation") == "other").cast(pl.Int32).alias("other"), pl.col("text").str.split(pl.col("hit")).list.first().str.len_chars().alias("at"))
