@@ -132,6 +132,6 @@ class Finding:
     quote: str = ""
     observed: str = ""
     expected: str = ""
-    # Passages shown side by side (this report's and the one it repeats), each {"title", "segments":
-    # [[text, differs], ...]}: findings of copied text carry both.
+    # Passages shown side by side (this report's and the one it repeats), each {"title", "text"}:
+    # findings of copied text carry both; the page marks their differences (audits/passages.py).
     passages: tuple = ()

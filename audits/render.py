@@ -18,6 +18,7 @@ from markupsafe import Markup, escape
 
 from audits.frames import KEY, Frames
 from audits.outputs import write_text
+from audits.passages import marked
 from audits.rulebook.book import Rule, Rulebook
 from audits.vocabulary import AGENCY_KINDS, CATEGORIES, SEVERITIES, STATUSES, TABLE_NUMERALS, TEMPLATES, number
 
@@ -246,7 +247,7 @@ def _finding_view(f: dict, rule: Rule, drawn: "_DrawnTables", sections, lines: d
         fingerprint=f.get("fingerprint") or "",
         state=f.get("state") or "",
         decision=f.get("decision") or "",
-        passages=json.loads(f.get("passages") or "[]"),
+        passages=marked(json.loads(f.get("passages") or "[]")),
     )
     if rule.check.kind == "sections" and sections is not None:
         view.outline = [{"numeral": s["numeral"] or "（无序号）", "title": s["title"], "line": s["line"]} for s in sections.sort("position").iter_rows(named=True)]

@@ -129,3 +129,53 @@ def test_name_relations():
     assert name_relation("平潭综合实验区财政金融局", "平潭综合实验区公安局") == "other"
     assert name_relation("宿迁市财政局", "淮安市财政局") == "other"
     assert name_forms("平潭综合实验区财政金融局") == ["平潭综合实验区", "平潭综合实验区财政金融局", "财政金融局"]
+
+
+def test_pages_mark_what_the_other_passage_does_not_have():
+    from audits.passages import marked
+
+    mine = "示例市财政局优化门户网站财政信息公开专栏，做好政务新媒体日常维护。"
+    theirs = "示例市交通运输局优化门户网站信息公开专栏，做好政务新媒体日常维护。"
+    shown = marked([{"title": "本报告", "text": mine}, {"title": "对方", "text": theirs}])
+    assert [p["title"] for p in shown] == ["本报告", "对方"]
+    assert "".join(t for t, _ in shown[0]["segments"]) == mine
+    assert [t for t, differs in shown[0]["segments"] if differs] == ["财政", "财政"]
+    assert [t for t, differs in shown[1]["segments"] if differs] == ["交通运输"]
+
+
+def test_shares_and_coverage_agree():
+    import random
+
+    import polars as pl
+
+    from audits.kinds.copying import coverages, shares
+
+    rng = random.Random(5)
+    alphabet = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定"
+    texts, others = [], []
+    for _ in range(200):
+        a = "".join(rng.choice(alphabet[: rng.randint(3, 60)]) for _ in range(rng.randint(0, 150)))
+        b = a[rng.randint(0, len(a)) :] + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) if rng.random() < 0.7 else a
+        texts.append(a)
+        others.append(b)
+    exact = coverages(pl.DataFrame({"i": range(len(texts)), "a": range(len(texts)), "b": range(len(texts), 2 * len(texts))}), texts + others)
+    assert exact.sort("i")["share"].to_list() == pytest.approx([coverage(a, b) for a, b in zip(texts, others)], abs=1e-12)
+    _, share = shares(texts, others, worth=0.0)
+    assert share.to_list() == pytest.approx([coverage(a, b) for a, b in zip(texts, others)], abs=1e-12)
+
+
+def test_exact_jaccard_of_hashed_runs():
+    import random
+
+    import polars as pl
+
+    from audits.kinds.copying import SHINGLE, _jaccard, jaccard, run_hashes
+
+    rng = random.Random(9)
+    alphabet = "政府信息公开工作年度报告主动依申请复议诉讼"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(30, 90))) for _ in range(40)]
+    texts += [t[:-3] + "局办室" for t in texts[:20]]
+    owner, hashes = run_hashes(texts, SHINGLE)
+    pairs = pl.DataFrame({"k": [i for i in range(60) for j in range(i + 1, 60)], "k_b": [j for i in range(60) for j in range(i + 1, 60)]}, schema={"k": pl.UInt32, "k_b": pl.UInt32})
+    got = jaccard(pairs, owner, hashes).sort("k", "k_b")
+    assert got["jaccard"].to_list() == pytest.approx([_jaccard(texts[i], texts[j]) for i, j in got.select("k", "k_b").iter_rows()], abs=1e-12)

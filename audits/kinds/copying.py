@@ -8,7 +8,6 @@ copied). Findings carry both passages, the differences marked, for the page to s
 
 from __future__ import annotations
 
-import difflib
 import re
 from functools import lru_cache
 from typing import Iterator, Literal
@@ -20,7 +19,7 @@ from pydantic import Field
 from audits.engines.verdicts import Between
 from audits.frames import KEY
 from audits.kinds.base import NOT_APPLICABLE, UNDETERMINED, Batch, Kind, Measure, Problem, Scope, unjudged
-from audits.kinds.narrative import FULL_SENTENCE, _sections_problems, name_relation, narrative, sentences_of
+from audits.kinds.narrative import _sections_problems, name_relation, narrative, sentences_of
 
 COMPARED = r"[^\p{Han}A-Za-z]"  # what comparison leaves out
 
@@ -162,6 +161,13 @@ def _mix(h: np.ndarray) -> np.ndarray:
         return h ^ (h >> np.uint64(32))
 
 
+@lru_cache(maxsize=4)
+def _sampled_characters(sample: int) -> np.ndarray:
+    """Per Unicode code point, whether a run starting with it is sampled (one in `sample`, by hash)."""
+    points = np.arange(0x110000, dtype=np.uint64)
+    return _mix(points * np.uint64(0x9E3779B97F4A7C15)) % np.uint64(sample) == 0
+
+
 def window_hashes(texts: list[str], run: int = RUN, sample: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(text index, start, hash) of the runs of `run` characters of each text, vectorised (numpy).
 
@@ -181,7 +187,7 @@ def window_hashes(texts: list[str], run: int = RUN, sample: int = 1) -> tuple[np
     tails = (ends[:, None] - np.arange(1, run, dtype=np.int64)[None, :]).reshape(-1)
     keep[tails[(tails >= 0) & (tails < n)]] = False
     if sample > 1:
-        keep &= _mix(chars[:n].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) % np.uint64(sample) == 0
+        keep &= _sampled_characters(sample)[chars[:n]]
     at = np.flatnonzero(keep)
     h = np.zeros(len(at), dtype=np.uint64)
     with np.errstate(over="ignore"):
@@ -216,8 +222,17 @@ def shares(texts: list[str], others: list[str], worth: float) -> list[pl.Series]
         .join(same, on="i", how="left", maintain_order="left")
         .with_columns(pl.col("runs").fill_null(0), (pl.col("same").fill_null(0) / pl.col("runs")).fill_nan(None).alias("estimate"))
     )
-    exact = estimated.filter((pl.col("runs") < _SAMPLED_ENOUGH) | (pl.col("estimate") >= worth))
-    measured = coverages(exact.select("i", "a", "b"), distinct)
+    # A text compared with itself (a section copied unchanged) is covered whole, or not at all when
+    # shorter than a run: no need to measure it.
+    identical = pl.col("a") == pl.col("b")
+    whole = pl.DataFrame({"a": np.arange(len(distinct)), "chars": [len(t) for t in distinct]})
+    exact = estimated.filter(~identical & ((pl.col("runs") < _SAMPLED_ENOUGH) | (pl.col("estimate") >= worth)))
+    measured = pl.concat(
+        [
+            coverages(exact.select("i", "a", "b"), distinct),
+            estimated.filter(identical).join(whole, on="a").select("i", pl.when(pl.col("chars") >= RUN).then(1.0).otherwise(0.0).alias("share")),
+        ]
+    )
     out = estimated.join(measured, on="i", how="left", maintain_order="left")
     return [out["estimate"], out["share"]]
 
@@ -267,42 +282,9 @@ def earlier_reports(batch: Batch, docs: pl.DataFrame, within_years: int) -> pl.D
 
 
 def side_by_side(mine: tuple[str, str], theirs: tuple[str, str]) -> list[dict]:
-    """Two passages for the page, each a title and its text as segments `[text, differs]`: a
-    sentence (or, in short passages, a run of characters) the other passage does not have differs."""
-    ours, other = _segments(mine[1], theirs[1])
-    return [{"title": mine[0], "segments": ours}, {"title": theirs[0], "segments": other}]
-
-
-@lru_cache(maxsize=4096)
-def _segments(a: str, b: str) -> tuple[list, list]:
-    """Both passages' segments (the same passages copied into many reports are diffed once)."""
-    if max(len(a), len(b)) <= 400:
-        return _char_diff(a, b), _char_diff(b, a)
-    return _sentence_diff(a, b), _sentence_diff(b, a)
-
-
-def _sentence_diff(text: str, other: str) -> list[list]:
-    keys = {re.sub(r"[^\u3400-\u9fffA-Za-z]", "", s) for s in re.findall(FULL_SENTENCE, other)}
-    out: list[list] = []
-    for line in text.split("\n"):
-        for s in re.findall(FULL_SENTENCE, line):
-            differs = re.sub(r"[^\u3400-\u9fffA-Za-z]", "", s) not in keys
-            if out and out[-1][1] == differs:
-                out[-1][0] += s
-            else:
-                out.append([s, differs])
-        if out:
-            out[-1][0] += "\n"
-    return out
-
-
-def _char_diff(text: str, other: str) -> list[list]:
-    matcher = difflib.SequenceMatcher(None, text, other, autojunk=False)
-    out: list[list] = []
-    for tag, i1, i2, _, _ in matcher.get_opcodes():
-        if i2 > i1:
-            out.append([text[i1:i2], tag != "equal"])
-    return out
+    """Two passages for the page, each a title and its text; the page marks their differences
+    (`audits.passages.marked`), so a measure does not diff every copy it finds."""
+    return [{"title": mine[0], "text": mine[1]}, {"title": theirs[0], "text": theirs[1]}]
 
 
 # Passages taken from another agency's report ----------------------------------------------------
