@@ -336,17 +336,20 @@ class CopiedPassages(Kind):
         if self.num_perm % self.bands:
             yield Problem(("bands",), f"num_perm（{self.num_perm}）应能被 bands（{self.bands}）整除")
 
-    def measure(self, batch: Batch, docs: pl.DataFrame) -> Measure:
+    def passages(self, batch: Batch) -> pl.DataFrame:
+        """(source, line, section, text, agency, agency_id, report_year, key): the passages compared,
+        `key` their text as compared. Only passages that name some agency or place of the batch can
+        carry another's name: only lines naming one are cut into passages."""
         everyone = batch.frames.documents.filter(pl.col("agency").fill_null("") != "").select("source", "agency", "agency_id", "report_year")
-        forms = agency_forms(everyone["agency"])
-        names = forms["form"].unique().sort().to_list()
-        # Only passages that name some agency or place of the batch can carry another's name: only
-        # lines naming one are cut into passages.
+        names = agency_forms(everyone["agency"])["form"].unique().sort().to_list()
         named = pl.col("text").str.contains_any(names) if names else pl.lit(False)
         s = sentences_of(narrative(batch, named), full=True)
         s = s.join(everyone, on="source", maintain_order="left").with_columns(compared(pl.col("text")).alias("key"))
-        s = s.filter((pl.col("key").str.len_chars() >= self.min_chars) & named)
-        found = self._copied(s, forms)
+        return s.filter((pl.col("key").str.len_chars() >= self.min_chars) & named)
+
+    def measure(self, batch: Batch, docs: pl.DataFrame) -> Measure:
+        forms = agency_forms(batch.frames.documents.filter(pl.col("agency").fill_null("") != "")["agency"])
+        found = self._copied(self.passages(batch), forms)
         mine = found.join(docs.select("source"), on="source", how="semi")
         judged = docs.select(pl.col("source").cast(KEY)).join(mine, on="source", how="left").with_columns(pl.col("foreign").fill_null(0))
 
