@@ -218,12 +218,17 @@ def compare_libraries(args) -> dict:
             close = {}
             for lib in available:
                 out = Path(tmp) / f"{lib}-{size}.parquet"
-                done = subprocess.run(
-                    [sys.executable, "-m", "benchmarks.bench_copies", "--worker", lib, "--keys", str(keys), "--size", str(size), "--out", str(out)],
-                    capture_output=True, text=True, timeout=args.timeout,
-                ) if args.timeout else None
-                if done is None or done.returncode != 0:
-                    print(f"  {lib} at {size}: failed {done.stderr[-500:] if done else ''}", flush=True)
+                try:
+                    done = subprocess.run(
+                        [sys.executable, "-m", "benchmarks.bench_copies", "--worker", lib, "--keys", str(keys), "--size", str(size), "--out", str(out)],
+                        capture_output=True, text=True, timeout=args.timeout,
+                    )
+                except subprocess.TimeoutExpired:
+                    rows.append({"library": lib, "passages": size, "timed_out_after_s": args.timeout})
+                    print(f"  {lib:10s} {size:>7,} passages: not done in {args.timeout:.0f} s", flush=True)
+                    continue
+                if done.returncode != 0:
+                    print(f"  {lib} at {size}: failed {done.stderr[-500:]}", flush=True)
                     continue
                 figures = json.loads(done.stdout.strip().splitlines()[-1])
                 pairs = pl.read_parquet(out)
