@@ -290,6 +290,7 @@ def rules_check(folder: Path = typer.Argument(Path("rules"), help="规则目录"
 def rules_test(
     folder: Path = typer.Argument(Path("rules"), help="规则目录（用例在其中的 cases/）"),
     shared: Optional[Path] = typer.Option(None, "--shared", help="真实报告所在的共享资料目录（默认 $AUDITS_SHARED，或规则目录旁的 ../shared）"),
+    rule: Optional[list[str]] = typer.Option(None, "--rule", help="只运行这条规则的用例（可重复）"),
 ) -> None:
     """运行每条规则的通过与不通过用例；有用例不成立时指出预期与实际的发现，并以状态 1 退出。"""
     import os
@@ -298,7 +299,13 @@ def rules_test(
 
     book = _rulebook(folder)
     shared = shared or Path(os.environ.get("AUDITS_SHARED") or folder.resolve().parent.parent / "shared")
-    outcomes = run_cases(book, load_cases(folder), shared)
+    cases = load_cases(folder)
+    if rule:
+        unknown = sorted(set(rule) - {c.rule for c in cases})
+        if unknown:
+            _usage_error(f"没有这些规则的用例：{'、'.join(unknown)}")
+        cases = [c for c in cases if c.rule in rule]
+    outcomes = run_cases(book, cases, shared)
     failed = [o for o in outcomes if o.problems]
     skipped = [o for o in outcomes if o.skipped]
     for o in failed:

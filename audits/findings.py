@@ -9,6 +9,8 @@ with their values, and any caveats. Nothing downstream parses either back.
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 
 from audits.model import CellRef, Finding
@@ -44,6 +46,7 @@ def build(rule: Rule, facts: pl.DataFrame | list[dict], docs: dict[str, dict], l
                 quote=quote,
                 observed=row.get("observed") or "",
                 expected=row.get("expected") or "",
+                passages=tuple(row.get("passages") or ()),
             )
         )
     return out
@@ -82,16 +85,17 @@ def _name(cell: CellRef, labels: Labels, template) -> str:
 FINDING_SCHEMA = {
     "source": pl.Utf8, "agency": pl.Utf8, "report_year": pl.Int32, "rule_id": pl.Utf8, "category": pl.Utf8,
     "severity": pl.Utf8, "message": pl.Utf8, "evidence": pl.Utf8, "cells": pl.Utf8, "line": pl.Int32,
-    "quote": pl.Utf8, "observed": pl.Utf8, "expected": pl.Utf8,
+    "quote": pl.Utf8, "observed": pl.Utf8, "expected": pl.Utf8, "passages": pl.Utf8,
 }
 
 
 def findings_frame(findings: list[Finding]) -> pl.DataFrame:
     """The findings as the output files hold them: the spec's columns, then cells (keys joined with
-    `;`), line, quote, observed, expected; errors first within each report."""
+    `;`), line, quote, observed, expected, passages (JSON, for copied text); errors first within each report."""
     rows = [
         (f.source, f.agency, f.report_year, f.rule_id, f.category, f.severity, f.message, f.evidence,
-         ";".join(c.key for c in f.cells), f.line, f.quote, f.observed, f.expected)
+         ";".join(c.key for c in f.cells), f.line, f.quote, f.observed, f.expected,
+         json.dumps(list(f.passages), ensure_ascii=False) if f.passages else None)
         for f in findings
     ]
     order = pl.col("severity").replace_strict({"error": 0, "warning": 1, "info": 2}, default=3)

@@ -147,3 +147,6 @@ class Finding:
     quote: str = ""
     observed: str = ""
     expected: str = ""
+    # Passages shown side by side (this report's and the one it repeats), each {"title", "text"}:
+    # findings of copied text carry both; the page marks their differences (audits/passages.py).
+    passages: tuple = ()

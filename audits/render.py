@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from markupsafe import Markup, escape
 from audits.frames import KEY, Frames
 from audits.outputs import write_text
 from audits.regions import Region, region_of
+from audits.passages import marked
 from audits.rulebook.book import Rule, Rulebook
 from audits.vocabulary import AGENCY_KINDS, CATEGORIES, DECISIONS, FINDING_STATES, SEVERITIES, STATUSES, TABLE_NUMERALS, TEMPLATES, VERDICTS, number
 
@@ -126,6 +128,7 @@ class FindingView:
     def counts(self) -> bool:
         """Whether the finding counts in totals and verdicts: a dismissed one does not."""
         return self.decision != "dismissed"
+    passages: list[dict] = field(default_factory=list)  # copied text: both passages, differences marked
 
 
 @dataclass
@@ -331,6 +334,7 @@ def _finding_view(f: dict, rule: Rule, drawn: "_DrawnTables", sections, lines: d
         decision_by=f.get("decision_by") or "",
         decision_at=(f.get("decision_at") or "")[:16].replace("T", " "),
         decision_comment=f.get("decision_comment") or "",
+        passages=marked(json.loads(f.get("passages") or "[]")),
     )
     if rule.check.kind == "sections" and sections is not None:
         view.outline = [{"numeral": s["numeral"] or "（无序号）", "title": s["title"], "line": s["line"]} for s in sections.sort("position").iter_rows(named=True)]

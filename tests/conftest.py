@@ -104,7 +104,7 @@ def audited(tmp_path_factory) -> Audited:
 
 # --- a small batch with reviewer decisions ------------------------------------------------------
 
-CLEAN_TITLE = "示例市交通运输局2024年政府信息公开工作年度报告"
+CLEAN_AGENCY = "示例市交通运输局"
 T4_DEFECT = ("| 1 | 0 | 0 | 1 | 2 | 0 |", "| 0 | 0 | 0 | 1 | 2 | 0 |")  # rules/cases/T4-SUM.yaml: 行政复议 total 2 ≠ 0+0+0+1
 SCRIPT_DEFECT = ("六、其他需要报告的事项\n", "六、其他需要报告的事项\n\ndocument.write('<div>广告</div>');\n")  # SCRIPT.yaml
 NO_CONTACT = ("，请与示例市交通运输局办公室联系（地址：示例市人民路18号，电话：0571-87654321，电子邮箱：jtj@example.gov.cn）", "，请与示例市交通运输局办公室联系")  # CONTACT.yaml
@@ -114,11 +114,14 @@ DISMISS_COMMENT = "表四总计经电话核实为排版错误"
 
 
 def clean_variant(folder: Path, name: str, agency: str, edits: list[tuple[str, str]]) -> Path:
-    """The clean report (rules/cases/clean_2021.md) of another agency, with defects put in."""
+    """The clean report (rules/cases/clean_2021.md) of another agency, with defects put in. The
+    agency's name replaces the clean report's everywhere (title, contact, 落款): left in, it would be
+    another agency's contact (AGENCY-CONTACT)."""
     text = (ROOT / "rules" / "cases" / "clean_2021.md").read_text(encoding="utf-8")
-    for old, new in [(CLEAN_TITLE, f"{agency}2024年政府信息公开工作年度报告"), *edits]:
+    for old, new in edits:
         assert old in text, old
         text = text.replace(old, new, 1)
+    text = text.replace(CLEAN_AGENCY, agency)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.txt"
     path.write_text(text, encoding="utf-8")

@@ -90,8 +90,10 @@ def test_corpus_defects_found_by_reading(findings, prefix, rule, severity, text)
 
 def test_corpus_reports_that_agree_have_no_claim_findings(findings):
     # 022 says "未收到因政府信息公开提出的行政复议、行政诉讼的申请" — about litigation, not applications
+    # (Text against the tables: PROSE-SUM, the prose's own arithmetic, finds 001's 5+1+7+12+51 > 61.)
     for prefix in ("001_", "004_", "007_", "010_", "013_", "016_", "017_", "022_", "027_", "030_"):
-        assert _of(findings, prefix).filter(pl.col("category") == "claim_contradiction").is_empty(), prefix
+        claims = _of(findings, prefix).filter((pl.col("category") == "claim_contradiction") & pl.col("rule_id").str.starts_with("CLAIM-"))
+        assert claims.is_empty(), prefix
 
 
 def test_a_report_from_before_the_unified_format_is_not_held_to_it(findings, audited):

@@ -13,6 +13,8 @@ from pydantic import Field
 
 from audits.kinds.base import Batch, Kind, Measure, Problem, Scope
 from audits.kinds.cells import CellCondition, Completeness, ValueDomain
+from audits.kinds.copying import CopiedPassages, RepeatedSections
+from audits.kinds.narrative import AgencyName, ProseSum, ReportYear
 from audits.kinds.report import Contact, Deadline, Parse, Period, Sections, Signoff, Template
 from audits.kinds.tables import CrossYear, Identity
 from audits.kinds.text import Claim, Enumeration, Lexicon, Mention, Negation
@@ -24,6 +26,7 @@ KINDS: dict[str, type[Kind]] = {
         Identity, CrossYear, ValueDomain, Completeness, CellCondition,
         # Great Expectations, over one row per report (or per sentence)
         Parse, Sections, Period, Contact, Deadline, Template, Claim, Lexicon, Negation, Mention, Enumeration, Signoff,
+        ProseSum, ReportYear, AgencyName, RepeatedSections, CopiedPassages,
     )
 }
 

@@ -3,8 +3,9 @@
 `<rules>/cases/<RULE-ID>.yaml` holds one rule's cases (sqlfluff style). A case is a report — the
 clean report `<rules>/cases/clean_2021.md` with `replace:` edits (each `old` must occur), a `text:`
 given inline, a real `report:` under the shared folder, or only `cells:` — optionally with `doc:`
-fields and `cells:` overriding what was parsed, and a `previous:` and/or `next:` year's report of
-the same agency (built the same way). It says which
+fields and `cells:` overriding what was parsed, a `previous:` and/or `next:` year's report of the
+same agency, and an `other:` report of another agency judged in the same batch (for rules that
+compare agencies), each built the same way. It says which
 `findings:` the rule must give (each matched by severity, and text contained in message and
 evidence, cells contained in its cells) and, optionally, the rule's `state:` for the report.
 
@@ -43,7 +44,7 @@ class Case:
 
     @property
     def needs_shared(self) -> bool:
-        return "report" in self.spec or any("report" in (self.spec.get(year) or {}) for year in _OTHER_YEARS)
+        return "report" in self.spec or any("report" in (self.spec.get(k) or {}) for k in (*_OTHER_YEARS, "other"))
 
 
 @dataclass
@@ -79,7 +80,8 @@ def run_cases(book: Rulebook, cases: list[Case], shared: Path | None) -> list[Ou
         except (AssertionError, OSError) as exc:
             outcomes[case.id] = Outcome(case, [f"无法构造此用例的报告：{exc}"])
     frames = build_frames(reports)
-    # Each case is its own agency, so that cross-year rules pair a case only with its own `previous`.
+    # Each case is its own agency, so that cross-year rules pair a case only with its own `previous`;
+    # its `other` report is another agency.
     frames.documents = frames.documents.with_columns(
         pl.col("source").cast(pl.Utf8).str.replace(r"#(previous|next)$", "").alias("agency_id")
     )
@@ -141,8 +143,9 @@ class _Builder:
         self.parsed: dict[tuple, ParsedReport] = {}
 
     def reports(self, case: Case) -> list[ParsedReport]:
-        """The case's report, with its `previous:` and `next:` years' reports when it has them."""
-        others = [self._report(case.spec[year], f"{_source(case)}#{year}") for year in _OTHER_YEARS if year in case.spec]
+        """The case's report, after its `previous:` and `next:` years' reports and its `other:`
+        agency's report when it has them."""
+        others = [self._report(case.spec[k], f"{_source(case)}#{k}") for k in (*_OTHER_YEARS, "other") if k in case.spec]
         return [*others, self._report(case.spec, _source(case))]
 
     def _report(self, spec: dict, source: str) -> ParsedReport:
