@@ -103,8 +103,9 @@ def _write_outputs(folder: Path, frames: Frames, findings: pl.DataFrame, resolve
     write_table(frames.cells, folder, "cells", CELL_COLUMNS)
 
 
-def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, workers: int | None = None, settings=None) -> AuditResult:
-    """`audits run`: the whole audit of the given files (or the samples); writes into `out`."""
+def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, workers: int | None = None, settings=None, cluster=None) -> AuditResult:
+    """`audits run`: the whole audit of the given files (or the samples); writes into `out`. With
+    `cluster` (`audits.cluster.connect`), the files are parsed on the cluster's workers."""
     from audits.engines import gx_engine
     from audits.rulebook.book import load_rulebook
 
@@ -112,7 +113,7 @@ def run_audit(inputs: list[Path], rules_dir: Path, out: Path, on_progress=None, 
     gx_engine.warm_up_in_background()
     found = find_documents(inputs)
     budget = settings.limits.budget() if settings is not None else Budget()
-    frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=on_progress, budget=budget)
+    frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=on_progress, budget=budget, cluster=cluster)
     frames, attached = fold_attachments(frames)
     extra = {"unreported": unreported(settings, frames)} if settings is not None else None
     findings, _, statuses = audit_batch(frames, book, out, extra=extra)

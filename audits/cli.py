@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -35,9 +36,13 @@ def run(
     job: Optional[str] = typer.Option(None, "--job", help="立即运行一次 jobs/ 下的某个定时任务"),
     workers: Optional[int] = typer.Option(None, "--workers", help="并行解析的进程数（默认为 CPU 核数）"),
     config: Optional[Path] = typer.Option(None, "--config", help="配置文件（默认 config/default.toml）"),
+    cluster: Optional[str] = typer.Option(
+        None, "--cluster", metavar="ADDRESS", help="在 Dask 集群上解析：调度器地址（如 tcp://10.0.0.5:8786），或 local[:N] 在本机启动 N 个工作进程试用"
+    ),
 ) -> None:
     """审核一批年度报告，写出 HTML、findings/documents/cells 文件。"""
     from audits.audit import default_rules_dir, run_audit
+    from audits.cluster import ClusterError
     from audits.ingest import display_path
 
     if job:
@@ -45,12 +50,14 @@ def run(
         from audits.jobs.schedule import run_job_once
 
         try:
-            summary = run_job_once(job, str(config or ""))
+            summary = run_job_once(job, str(config or ""), cluster or "")
         except (YamlFileError, LookupError) as exc:
             _usage_error(str(exc))
         except JobBusy as exc:
             console.print(f"[red]{exc}[/red]，本次未运行")
             raise typer.Exit(1) from None
+        except ClusterError as exc:
+            _cluster_failed(exc)
         print(f"任务 {job}：{summary}")
         return
     from audits.outputs import OutputFolderError
@@ -65,15 +72,25 @@ def run(
         settings = load_settings(config)
     except YamlFileError as exc:
         _usage_error(str(exc))
+    session = nullcontext()
+    if cluster:
+        from audits.cluster import connect
+
+        session = connect(cluster)
     with Progress(TextColumn("解析"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("parse", total=None)
         try:
-            result = run_audit(list(inputs or []), rules_dir, out, on_progress=lambda n: bar.advance(task, n), workers=workers, settings=settings)
+            with session as on:
+                if on is not None:
+                    console.print(escape(on.describe()), soft_wrap=True)
+                result = run_audit(list(inputs or []), rules_dir, out, on_progress=lambda n: bar.advance(task, n), workers=workers, settings=settings, cluster=on)
         except (YamlFileError, OutputFolderError) as exc:
             _usage_error(str(exc))
         except Busy as exc:
             console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
             raise typer.Exit(1) from None
+        except ClusterError as exc:
+            _cluster_failed(exc)
     f = result.findings
     docs = result.frames.documents
     console.print(
@@ -82,6 +99,12 @@ def run(
         f"提示 {f.filter(f['severity'] == 'info').height}。"
     )
     print(f"HTML 审核报告：{(result.out / 'index.html').resolve()}")
+
+
+def _cluster_failed(exc: Exception) -> None:
+    """A cluster that cannot be used is an operational failure (exit 1)."""
+    console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+    raise typer.Exit(1) from None
 
 
 def _skipped(skipped) -> str:

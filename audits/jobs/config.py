@@ -40,6 +40,10 @@ class LimitSettings(_Strict):
         return Budget(self.seconds_per_document, self.memory_mb_per_worker)
 
 
+class ClusterSettings(_Strict):
+    address: str = ""
+
+
 class Settings(_Strict):
     state_dir: Path = Path(".state")
     jobs_dir: Path = Path("jobs")
@@ -47,6 +51,7 @@ class Settings(_Strict):
     fetch: FetchSettings = FetchSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     limits: LimitSettings = LimitSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
 
 def load_settings(path: Path | None = None) -> Settings:

@@ -41,11 +41,14 @@ def run_job_by_name(name: str, config: str = "") -> str:
         return f"任务 {name} 未能运行：{exc}"
 
 
-def run_job_once(name: str, config: str = "") -> str:
-    """`audits run --job NAME`: like the scheduler's call, but a busy job raises `JobBusy`."""
+def run_job_once(name: str, config: str = "", cluster: str = "") -> str:
+    """`audits run --job NAME`: like the scheduler's call, but a busy job raises `JobBusy`;
+    `cluster` overrides the settings' `[cluster] address`."""
     from audits.jobs.run import run_job
 
     settings = load_settings(Path(config) if config else None)
+    if cluster:
+        settings = settings.model_copy(update={"cluster": settings.cluster.model_copy(update={"address": cluster})})
     jobs, invalid = load_jobs(settings.jobs_dir)
     skipped = "；".join(str(exc) for exc in invalid)
     if name not in jobs:
