@@ -342,8 +342,9 @@ def _figures(group: pl.DataFrame, cells_by: dict) -> list[dict]:
 def _totals(findings: pl.DataFrame, rules: dict[str, Rule]) -> dict:
     if findings.is_empty():
         return {"by_rule": [], "by_category": [], "max": 1}
-    by_rule = findings.group_by("rule_id", "severity").len().sort("len", descending=True)
-    by_category = findings.filter(pl.col("severity") != "info").group_by("category").len().sort("len", descending=True)
+    # Ties in order of the names: group_by's own order changes from one run to the next.
+    by_rule = findings.group_by("rule_id", "severity").len().sort(["len", "rule_id", "severity"], descending=[True, False, False])
+    by_category = findings.filter(pl.col("severity") != "info").group_by("category").len().sort(["len", "category"], descending=[True, False])
     return {
         "by_rule": [{"id": r, "title": rules[r].title, "severity": s, "n": n} for r, s, n in by_rule.iter_rows()],
         "by_category": [{"key": c, "label": CATEGORIES.get(c, c), "n": n} for c, n in by_category.iter_rows()],
