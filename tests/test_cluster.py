@@ -143,6 +143,39 @@ def test_the_memory_budget_fails_documents_on_the_cluster_as_locally(cluster):
     assert all("上限（200 MB）" in p and "memory_mb_per_worker" in p for p in remote.documents["problems"].to_list())
 
 
+def crash_on_poison(inputs, plugin, cache_dir, budget):
+    """The parse task, except that a chunk holding `poison.txt` takes its Dask worker down with it
+    (as a machine's OOM killer or a crash outside the parse process would)."""
+    from audits.cluster.worker import parse_task
+
+    if any(Path(i.path).name == "poison.txt" for i in inputs):
+        os._exit(1)
+    return parse_task(inputs, plugin, cache_dir, budget)
+
+
+def test_a_document_that_keeps_killing_its_dask_worker_fails_alone(tmp_path, cluster, monkeypatch):
+    need_shared()
+    seeds = sorted((SHARED / "seeds").glob("*.txt"))[:3]
+    poison = tmp_path / "poison.txt"
+    poison.write_bytes(seeds[0].read_bytes())
+    files = [*seeds, poison]
+    scheduler = cluster.client.run_on_scheduler
+    allowed = scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
+    scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 0))  # one death is a KilledWorker
+    monkeypatch.setattr("audits.cluster.worker.parse_task", crash_on_poison)
+    try:
+        remote, _ = parse_batch(files, TEMPLATES, cluster=cluster)
+    finally:
+        scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", allowed))
+    local, _ = parse_batch(seeds, TEMPLATES, workers=2)
+    docs = remote.documents
+    assert docs["source"].cast(pl.Utf8).to_list() == [str(p) for p in files]
+    (problem,) = docs.filter(pl.col("source").cast(pl.Utf8) == str(poison))["problems"].to_list()
+    assert "集群工作进程多次意外退出" in problem
+    keep = pl.col("source").cast(pl.Utf8) != str(poison)
+    _same_frames(local, Frames(*(getattr(remote, name).filter(keep) for name in Frames.__dataclass_fields__)))
+
+
 def test_a_batch_the_workers_cannot_see_is_refused_before_parsing(tmp_path, cluster):
     missing = tmp_path / "elsewhere" / "report.txt"
     with pytest.raises(ClusterError, match="读不到输入文件.*共享存储"):

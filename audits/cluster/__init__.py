@@ -68,10 +68,10 @@ class Cluster:
         return sum(w.get("nthreads", 1) for w in self.client.scheduler_info(n_workers=-1)["workers"].values())
 
     def describe(self) -> str:
-        info = self.client.scheduler_info(n_workers=-1)["workers"]
-        where = "本机临时集群" if self.local is not None else f"集群 {self.address}"
-        text = f"解析在 Dask {where}上进行：{len(info)} 个工作进程，共 {sum(w.get('nthreads', 1) for w in info.values())} 个线程"
-        return text + (f"；仪表盘 {self.dashboard}" if self.dashboard else "")
+        workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
+        where = "本机临时集群" if self.local is not None else f"集群 {self.address} "
+        dashboard = self.dashboard
+        return f"解析在 Dask {where}上进行：{workers} 个工作进程，共 {self.threads()} 个线程" + (f"；仪表盘 {dashboard}" if dashboard else "")
 
     # The batch -------------------------------------------------------------------------------
 
@@ -103,12 +103,12 @@ class Cluster:
                 key, chunk = pending.pop(future.key)
                 try:
                     frames, n_reused = future.result()
-                except KilledWorker as exc:  # the chunk took `allowed-failures` workers down with it
+                except KilledWorker:  # the chunk took more than `allowed-failures` workers down with it
                     if len(chunk) > 1:
                         for k, one in enumerate(chunk):
                             running.add(submit((key[0], k), [one]))
                         continue
-                    frames, n_reused = build_frames([failed(chunk[0].source or chunk[0].path, _killed(exc))]), 0
+                    frames, n_reused = build_frames([failed(chunk[0].source or chunk[0].path, _killed())]), 0
                 except Exception as exc:  # noqa: BLE001 - not a document's doing: the run cannot go on
                     raise ClusterError(f"集群解析失败（{type(exc).__name__}: {exc}）") from exc
                 finally:
@@ -197,8 +197,8 @@ def connect(address: str, timeout: float = 30.0):
         cluster.close()
 
 
-def _killed(exc: BaseException) -> str:
+def _killed() -> str:
     return (
         "解析此文件的集群工作进程多次意外退出（Dask 已在其他工作进程上重试，单独重试仍然如此）："
-        f"可能超出机器内存，或文件损坏、含有恶意构造的内容（{exc}）"
+        "可能超出机器内存，或文件损坏、含有恶意构造的内容；详见各工作进程的日志"
     )

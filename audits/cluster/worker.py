@@ -71,19 +71,23 @@ class ParsePool(WorkerPlugin):
 
         from audits.workers import _worker_start
 
-        pool = ProcessPool(max_workers=processes, context=multiprocessing.get_context("spawn"), initializer=_worker_start, initargs=(self.memory_mb,))
         try:
-            pool.schedule(int).result()  # starts the processes from this thread
-        except Exception:  # noqa: BLE001 - a pool that cannot start shows it on the first chunk
-            pass
-        self._pool = pool
-        self._ready.set()
+            pool = ProcessPool(max_workers=processes, context=multiprocessing.get_context("spawn"), initializer=_worker_start, initargs=(self.memory_mb,))
+            try:
+                pool.schedule(int).result()  # starts the processes from this thread
+            except Exception:  # noqa: BLE001 - a process that cannot start fails its chunk, which says why
+                pass
+            self._pool = pool
+        finally:
+            self._ready.set()
         self._stop.wait()
         pool.stop()
         pool.join()
 
     def parse(self, inputs: list[Input], cache_dir: str, budget: Budget) -> tuple[Frames, int]:
         self._ready.wait()
+        if self._pool is None:
+            raise RuntimeError("the parse pool did not start (see the worker's log)")
         return parse_in_pool(self._pool, inputs, len(inputs), self.templates_dir, cache_dir, budget)
 
     def teardown(self, worker) -> None:
