@@ -151,8 +151,9 @@ class NoDocuments(ValueError):
     """The inputs hold no annual report to audit (spec: exit status 2, with a message saying so)."""
 
 
-def run_audit(inputs: list[Path], rules_dir: Path, out: Path, workers: int | None = None, settings=None, stages: Stages | None = None) -> AuditResult:
-    """`audits run`: the whole audit of the given files (or the samples); writes into `out`."""
+def run_audit(inputs: list[Path], rules_dir: Path, out: Path, workers: int | None = None, settings=None, stages: Stages | None = None, cluster=None) -> AuditResult:
+    """`audits run`: the whole audit of the given files (or the samples); writes into `out`. With
+    `cluster` (`audits.cluster.connect`), the files are parsed on the cluster's workers."""
     from audits.engines import gx_engine
     from audits.rulebook.book import load_rulebook
 
@@ -168,7 +169,7 @@ def run_audit(inputs: list[Path], rules_dir: Path, out: Path, workers: int | Non
         raise NoDocuments(f"输入中没有可审核的文档：{'、'.join(map(str, inputs))}" + (f"（{len(found.skipped)} 个文件都不是文档，已跳过）" if found.skipped else "（没有文件）"))
     parsing = stages.start("解析", len(found.documents))
     budget = settings.limits.budget() if settings is not None else Budget()
-    frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=parsing.advance, budget=budget)
+    frames, _ = parse_batch(found.documents, rules_dir / "templates", workers=workers, on_progress=parsing.advance, budget=budget, cluster=cluster)
     frames, attached = fold_attachments(frames)
     docs = frames.documents
     if docs.filter((pl.col("status") != "failed") | (pl.col("problems") != NOT_A_REPORT)).is_empty():

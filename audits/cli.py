@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -82,12 +83,16 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config", metavar="文件", help=CONFIG_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="不显示进度和总结，只显示错误"),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="级别", help="有此级别（error 或 warning，含更严重的）的发现时以状态 3 退出；被审核人驳回的不算"),
+    cluster: Optional[str] = typer.Option(
+        None, "--cluster", metavar="地址", help="在 Dask 集群上解析：调度器地址（如 tcp://10.0.0.5:8786）；local 或 local:4 在本机启动临时集群（4 个工作进程）试用；配合 --job 时代替配置文件中的集群地址"
+    ),
 ) -> None:
     """审核一批年度报告，写出 HTML 页面和 findings/documents/cells 文件；--job 则运行一次定时任务。
 
     退出状态：0 审核完成（无论发现多少问题）；2 用法错误或输入中没有年度报告；1 运行失败；3 有 --fail-on 所指级别的发现。
     """
     from audits.audit import NoDocuments, default_rules_dir, run_audit
+    from audits.cluster import ClusterError, connect
     from audits.ingest import display_path
     from audits.outputs import OutputFolderError
     from audits.progress import Stages
@@ -95,7 +100,7 @@ def run(
     if fail_on is not None and fail_on not in FAILS:
         _usage_error(f"--fail-on 只能是 error 或 warning，不是“{fail_on}”")
     if job:
-        _run_job(job, config, workers, quiet, fail_on)
+        _run_job(job, config, workers, quiet, fail_on, cluster or "")
         return
     missing = [display_path(p) for p in inputs or [] if not p.exists()]
     if missing:
@@ -104,12 +109,17 @@ def run(
     rules_dir = rules or default_rules_dir()
     stages = Stages(None if quiet else console)
     try:
-        result = run_audit(list(inputs or []), rules_dir, out, workers=workers, settings=settings, stages=stages)
+        with connect(cluster) if cluster else nullcontext() as on:
+            if on is not None and not quiet:
+                console.print(escape(on.describe()), soft_wrap=True, highlight=False)
+            result = run_audit(list(inputs or []), rules_dir, out, workers=workers, settings=settings, stages=stages, cluster=on)
     except (YamlFileError, OutputFolderError) as exc:
         _usage_error(str(exc))
     except Busy as exc:
         console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
+    except ClusterError as exc:
+        _cluster_failed(exc)
     except NoDocuments as exc:
         console.print(f"[red]没有可审核的年度报告：[/red]{escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
@@ -138,6 +148,12 @@ def _summary(result) -> None:
     print(f"HTML 审核报告：{out / 'index.html'}")
 
 
+def _cluster_failed(exc: Exception) -> None:
+    """A cluster that cannot be used is an operational failure (exit 1)."""
+    console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+    raise typer.Exit(1) from None
+
+
 def _skipped(skipped) -> str:
     """How many files were skipped, by why: "4 个非文档文件、1 个指向输入目录以外的链接"."""
     counts = Counter(item.why for item in skipped)
@@ -159,10 +175,12 @@ def _fail_on(level: Optional[str], findings) -> None:
         raise typer.Exit(3)
 
 
-def _run_job(name: str, config: Optional[Path], workers: Optional[int], quiet: bool, fail_on: Optional[str]) -> None:
-    """`audits run --job NAME`: one run of a job, logged to the state folder like the scheduler's."""
+def _run_job(name: str, config: Optional[Path], workers: Optional[int], quiet: bool, fail_on: Optional[str], cluster: str) -> None:
+    """`audits run --job NAME`: one run of a job, logged to the state folder like the scheduler's;
+    `cluster` overrides the settings' `[cluster] address`."""
     import logging
 
+    from audits.cluster import ClusterError
     from audits.jobs.history import JobBusy
     from audits.jobs.logs import logging_to
     from audits.jobs.schedule import run_job_once
@@ -173,7 +191,7 @@ def _run_job(name: str, config: Optional[Path], workers: Optional[int], quiet: b
     with logging_to(settings.state_dir) as log_path:
         stages = Stages(None if quiet else console, log=log)
         try:
-            summary, result = run_job_once(name, str(settings.source or ""), stages, workers)
+            summary, result = run_job_once(name, str(settings.source or ""), stages, workers, cluster)
         except (YamlFileError, LookupError) as exc:
             log.error("任务 %s 未能运行：%s", name, exc)
             _usage_error(str(exc))
@@ -181,6 +199,9 @@ def _run_job(name: str, config: Optional[Path], workers: Optional[int], quiet: b
             log.warning("%s，本次未运行", exc)
             console.print(f"[red]{exc}[/red]，本次未运行")
             raise typer.Exit(1) from None
+        except ClusterError as exc:
+            log.error("任务 %s 未能运行：%s", name, exc)
+            _cluster_failed(exc)
         except Exception:
             log.exception("任务 %s 运行出错", name)  # the traceback in the log too, for whoever reads it later
             raise

@@ -99,4 +99,7 @@ def findings_frame(findings: list[Finding]) -> pl.DataFrame:
         for f in findings
     ]
     order = pl.col("severity").replace_strict({"error": 0, "warning": 1, "info": 2}, default=3)
-    return pl.DataFrame(rows, schema=FINDING_SCHEMA, orient="row").sort(["source", order, "rule_id", "cells"])
+    # Every column that tells two findings apart decides their order, so that a run gives the same
+    # files whatever order the engines (or the cluster's chunks) produced them in.
+    keys = ["source", order, "rule_id", "cells", "line", "message", "evidence", "quote"]
+    return pl.DataFrame(rows, schema=FINDING_SCHEMA, orient="row").sort(keys, nulls_last=True, maintain_order=True)

@@ -450,9 +450,10 @@ def _totals(findings: pl.DataFrame, rules: dict[str, Rule], rows: list[dict]) ->
         return {"by_rule": [], "by_category": [], "categories": [], "regions": regions, "max": 1, "reports": reports}
     kept = findings.filter(pl.col("decision_state").fill_null("") != "dismissed") if "decision_state" in findings.columns else findings
     dismissed = findings.height - kept.height
-    by_rule = kept.group_by("rule_id", "severity").len().sort("len", "rule_id", descending=[True, False])
+    # Ties in order of the names: group_by's own order changes from one run to the next.
+    by_rule = kept.group_by("rule_id", "severity").len().sort(["len", "rule_id", "severity"], descending=[True, False, False])
     gone = dict(findings.filter(pl.col("decision_state") == "dismissed").group_by("rule_id").len().iter_rows()) if dismissed else {}
-    by_category = kept.filter(pl.col("severity") != "info").group_by("category").len().sort("len", descending=True)
+    by_category = kept.filter(pl.col("severity") != "info").group_by("category").len().sort(["len", "category"], descending=[True, False])
     severities = {(c, s): n for c, s, n in kept.group_by("category", "severity").len().iter_rows()}
     categories = []
     for key, label in CATEGORIES.items():

@@ -183,47 +183,58 @@ def _cached(item: Input, cache_dir: str) -> bool:
 
 def parse_batch(
     paths: list[Path | Input], templates_dir: Path, workers: int | None = None, on_progress=None,
-    cache_dir: Path | None = None, budget: Budget = Budget(),
+    cache_dir: Path | None = None, budget: Budget = Budget(), cluster=None,
 ) -> tuple[Frames, int]:
     """Parse files in worker processes; returns the frames and how many reports came from the
-    parse cache. Every input comes back as a document, whatever happens to its worker."""
-    from pebble import ProcessPool
-
-    workers = max(1, workers or min(os.cpu_count() or 1, 8))
+    parse cache. Every input comes back as a document, whatever happens to its worker. With
+    `cluster` (an `audits.cluster.Cluster`), the worker processes are the cluster's."""
     inputs = [p if isinstance(p, Input) else Input(str(p)) for p in paths]
     if not inputs:
         return build_frames([]), 0
+    if cluster is not None:
+        return cluster.parse_batch(inputs, templates_dir, on_progress=on_progress, cache_dir=cache_dir, budget=budget)
+    from pebble import ProcessPool
+
+    workers = max(1, workers or min(os.cpu_count() or 1, 8))
     # Small batches (a few PDFs) are cut finer so that every worker gets a share.
     size = max(1, min(CHUNK, math.ceil(len(inputs) / (4 * workers))))
-    args = (str(templates_dir), str(cache_dir or ""), budget.seconds)
-    parts: dict[tuple[int, int], Frames] = {}  # by (chunk, document in it): the inputs' order
-    reused = 0
     # NOTE: spawn, not fork: Polars' thread pool does not survive a fork, and forked workers would
     # inherit a scheduled job's lock and keep it after the parent is killed.
     context = multiprocessing.get_context("spawn")
     with ProcessPool(max_workers=min(workers, len(inputs)), context=context, initializer=_worker_start, initargs=(budget.memory_mb,)) as pool:
+        return parse_in_pool(pool, inputs, size, str(templates_dir), str(cache_dir or ""), budget, on_progress)
 
-        def schedule(chunk: list[Input]):
-            # The timer inside the worker stops a slow document; this stops a worker stuck where no
-            # signal reaches (inside a C library) — the chunk is then tried a document at a time.
-            return pool.schedule(parse_chunk, args=(chunk, *args), timeout=budget.seconds + 10 * len(chunk) + 30)
 
-        pending = {schedule(inputs[i : i + size]): ((i, 0), inputs[i : i + size]) for i in range(0, len(inputs), size)}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                key, chunk = pending.pop(future)
-                try:
-                    frames, n_reused = future.result()
-                except Exception as exc:  # noqa: BLE001 - whatever happened to the worker, the batch goes on
-                    if len(chunk) > 1:
-                        pending.update({schedule([one]): ((key[0], k), [one]) for k, one in enumerate(chunk)})
-                        continue
-                    frames, n_reused = build_frames([failed(chunk[0].source or chunk[0].path, _why(exc, budget))]), 0
-                parts[key] = frames
-                reused += n_reused
-                if on_progress:
-                    on_progress(len(chunk))
+def parse_in_pool(pool, inputs: list[Input], size: int, templates_dir: str, cache_dir: str, budget: Budget, on_progress=None) -> tuple[Frames, int]:
+    """Parse `inputs` in chunks of `size` on a pebble process pool (whose workers started with
+    `_worker_start`): a chunk that fails (a worker over its time or memory budget, or dead) is tried
+    again a document at a time, and a document that fails alone is a `failed` document saying why.
+    The frames come back in the inputs' order."""
+    args = (templates_dir, cache_dir, budget.seconds)
+    parts: dict[tuple[int, int], Frames] = {}  # by (chunk, document in it): the inputs' order
+    reused = 0
+
+    def schedule(chunk: list[Input]):
+        # The timer inside the worker stops a slow document; this stops a worker stuck where no
+        # signal reaches (inside a C library) — the chunk is then tried a document at a time.
+        return pool.schedule(parse_chunk, args=(chunk, *args), timeout=budget.seconds + 10 * len(chunk) + 30)
+
+    pending = {schedule(inputs[i : i + size]): ((i, 0), inputs[i : i + size]) for i in range(0, len(inputs), size)}
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            key, chunk = pending.pop(future)
+            try:
+                frames, n_reused = future.result()
+            except Exception as exc:  # noqa: BLE001 - whatever happened to the worker, the batch goes on
+                if len(chunk) > 1:
+                    pending.update({schedule([one]): ((key[0], k), [one]) for k, one in enumerate(chunk)})
+                    continue
+                frames, n_reused = build_frames([failed(chunk[0].source or chunk[0].path, _why(exc, budget))]), 0
+            parts[key] = frames
+            reused += n_reused
+            if on_progress:
+                on_progress(len(chunk))
     return concat_frames([parts[key] for key in sorted(parts)]), reused
 
 

@@ -200,6 +200,9 @@ class Timer:
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self._t0
 
+    def seconds_so_far(self) -> float:
+        return time.perf_counter() - self._t0
+
 
 def profile_top(fn, *args, top: int = 25, sort: str = "tottime", **kwargs):
     """Run fn under cProfile; returns (its result, the top functions as text)."""

@@ -92,6 +92,34 @@ def tables(data: dict) -> str:
                 f"{_f(r.get('other_processes_cores'), 2)} |"
             )
         out.append("")
+    cluster = data.get("cluster", [])
+    if cluster:
+        out.append("### Cluster (`run_audit`, the built-in pool and a LocalCluster, same corpus, one invocation)\n")
+        out.append("| date (UTC) | commit | configuration | N | PDFs | seconds | parse s | rules, HTML, files s | cluster start s | parse CPU ms/report (tree) | tree CPU s | peak tree RSS MB | findings | same findings | other processes (cores) |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in sorted(cluster, key=lambda r: (r["date"][:13], r["config"] != "workers=2")):
+            out.append(
+                f"| {_stamp(r)} | {r['config']} | {_f(r['n'])} | {_f(r['pdf'])} | {_f(r['seconds'])} | {_f(r['parse_s'])} | {_f(r['after_parse_s'])} | "
+                f"{_f(r['connect_s'])} | {_f(r.get('parse_cpu_ms_per_report'))} | {_f(r['tree_cpu_s'])} | {_f(r['tree_rss_peak_mb'], 0)} | {_f(r['findings'])} | "
+                f"{'yes' if r.get('identical_findings') else 'no'} | {_f(r.get('other_processes_cores'), 2)} |"
+            )
+        out.append("")
+    for run in data.get("cluster_projection", []):
+        a = run["assumptions"]
+        out.append(
+            f"### Projection for a national year ({_stamp(run)}; measured: {run['cpu_s_per_text'] * 1000:.1f} CPU ms per text/HTML report, "
+            f"{run['cpu_s_per_pdf'] * 1000:.0f} per text-layer PDF in one process; assumed: {a['cores_per_machine']} cores a machine, "
+            f"{a['pdf_share']:.0%} PDFs of which {a['scanned_share_of_pdf']:.0%} scans of {a['pages_per_scan']} pages, OCR "
+            f"{'–'.join(f'{x:g}' for x in a['ocr_cpu_s_per_page'])} CPU s a page, {a['network_gbit_s']} Gbit/s to the client)\n"
+        )
+        out.append("| reports | OCR CPU s/page | machines | parse CPU h | parse h | client h (gather, rules, HTML, files) | total h | frames GB on the client |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for row in run["rows"]:
+            out.append(
+                f"| {_f(row['documents'])} | {row['ocr_s_per_page']:g} | {row['machines']} × {row['cores']} | {_f(row['parse_cpu_h'])} | {_f(row['parse_h'], 2)} | "
+                f"{_f(row['client_h'], 2)} | {_f(row['total_h'], 2)} | {_f(row.get('frames_gb'))} |"
+            )
+        out.append("")
     return "\n".join(out)
 
 

@@ -55,6 +55,10 @@ class LimitSettings(_Strict):
         return Budget(self.seconds_per_document, self.memory_mb_per_worker)
 
 
+class ClusterSettings(_Strict):
+    address: str = ""
+
+
 class Settings(_Strict):
     state_dir: Path = Path(".state")
     jobs_dir: Path = Path("jobs")
@@ -63,6 +67,7 @@ class Settings(_Strict):
     schedule: ScheduleSettings = ScheduleSettings()
     limits: LimitSettings = LimitSettings()
     history: HistorySettings = HistorySettings()
+    cluster: ClusterSettings = ClusterSettings()
     source: Path | None = Field(default=None, exclude=True)  # the settings file these came from, None: defaults
 
 

@@ -9,6 +9,7 @@ document whose problem says why, so that it is a finding for that agency.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from audits.regions import given_regions
 from audits.rulebook.book import load_rulebook
 from audits.workers import Input, parse_batch
 
+log = logging.getLogger(__name__)
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):")  # two letters at least: C:\ is a path
 _YEAR = re.compile(r"[0-9]{4}")
 
@@ -47,8 +49,15 @@ class Entry:
     row: dict | None = None
 
 
-def run_job(job, settings, workers: int | None = None, stages: Stages | None = None) -> AuditResult:
-    """Fetch the job's sources, audit them with the memory of earlier runs, record the run."""
+def run_job(job, settings, workers: int | None = None, stages: Stages | None = None, cluster=None) -> AuditResult:
+    """Fetch the job's sources, audit them with the memory of earlier runs, record the run. Parsing
+    runs on `cluster`, or on the cluster of the settings' `[cluster] address` when there is one."""
+    if cluster is None and settings.cluster.address:
+        from audits.cluster import connect
+
+        with connect(settings.cluster.address) as cluster:
+            log.info("任务 %s：%s", job.name, cluster.describe())
+            return run_job(job, settings, workers, stages, cluster)
 
     state = settings.state_dir
     stages = stages or Stages()
@@ -77,9 +86,10 @@ def run_job(job, settings, workers: int | None = None, stages: Stages | None = N
         finding.set_total(len(entries))
         cache = ParseCache(state, rules_dir / "templates")
         readable = [Input(str(e.path), e.source, e.charset) for e in entries if e.path]
+        budget = settings.limits.budget()
         parsing = stages.start("解析", len(readable))
-        frames, reused = parse_batch(readable, rules_dir / "templates", workers=workers, cache_dir=cache.root, on_progress=parsing.advance, budget=settings.limits.budget())
-        frames = _read_attachments(frames, archive, settings, lambda inputs: parse_batch(inputs, rules_dir / "templates", workers=workers, budget=settings.limits.budget())[0])
+        frames, reused = parse_batch(readable, rules_dir / "templates", workers=workers, cache_dir=cache.root, on_progress=parsing.advance, budget=budget, cluster=cluster)
+        frames = _read_attachments(frames, archive, settings, lambda inputs: parse_batch(inputs, rules_dir / "templates", workers=workers, budget=budget, cluster=cluster)[0])
         failed = [_unreadable(e) for e in entries if not e.path]
         frames = _apply_manifest(concat_frames([frames, build_frames(failed)]), entries)
         store = Store(state, settings.history.keep_runs)

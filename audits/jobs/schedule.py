@@ -32,6 +32,7 @@ def run_job_by_name(name: str, config: str = "") -> str:
     A run that finds the job already running is skipped with a warning (the lock decides); one whose
     job or rule files have become invalid is logged, file and line named, and the scheduler goes on.
     """
+    from audits.cluster import ClusterError
     from audits.jobs.history import JobBusy
 
     try:
@@ -39,17 +40,20 @@ def run_job_by_name(name: str, config: str = "") -> str:
     except JobBusy as exc:
         log.warning("%s，本次跳过", exc)
         return str(exc)
-    except (YamlFileError, LookupError) as exc:
+    except (YamlFileError, LookupError, ClusterError) as exc:
         log.error("任务 %s 未能运行：%s", name, exc)
         return f"任务 {name} 未能运行：{exc}"
 
 
-def run_job_once(name: str, config: str = "", stages: Stages | None = None, workers: int | None = None):
+def run_job_once(name: str, config: str = "", stages: Stages | None = None, workers: int | None = None, cluster: str = ""):
     """One run of a job: (its summary, its result). A busy job raises `JobBusy`; a job that does
-    not exist or does not load raises LookupError / YamlFileError."""
+    not exist or does not load raises LookupError / YamlFileError; `cluster` overrides the
+    settings' `[cluster] address`, and a cluster that cannot be used raises ClusterError."""
     from audits.jobs.run import run_job
 
     settings = load_settings(Path(config) if config else None)
+    if cluster:
+        settings = settings.model_copy(update={"cluster": settings.cluster.model_copy(update={"address": cluster})})
     jobs, invalid = load_jobs(settings.jobs_dir)
     skipped = "；".join(str(exc) for exc in invalid)
     if name not in jobs:
