@@ -12,8 +12,14 @@ python3 -m venv --clear "$venv"
 python3 - > "$venv/lowest.txt" <<'PY'
 import re, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-for spec in project["dependencies"] + project["optional-dependencies"]["test"]:
-    name, lowest = re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*>=\s*([^,;\s]+).*", spec).groups()
+extras = project["optional-dependencies"]
+specs = project["dependencies"] + extras["test"]
+for spec in specs:
+    own = re.fullmatch(re.escape(project["name"]) + r"\[([^\]]*)\]", spec)  # the test extra naming another
+    if own:
+        specs += [s for extra in own.group(1).split(",") for s in extras[extra.strip()]]
+        continue
+    name, lowest = re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*(?:>=|==)\s*([^,;\s]+).*", spec).groups()
     print(f"{name}=={lowest}")
 PY
 echo "lowest versions: $(tr '\n' ' ' < "$venv/lowest.txt")"
