@@ -3,8 +3,8 @@
 The page is a real one (../shared/corpus/016's chrome: site header, 来源/时间 line, 附件下载 block,
 footer) with its article emptied to the title and one attachment link. Alone, it is one parse_error
 naming the attachment and nothing else; with the attachment saved beside it (a DOCX made from a
-seed's content, tables and merged cells included), it is audited as the report: every cell exact,
-the page's publication date kept.
+seed's content, tables and merged cells included; or that report saved as Word 97, as .doc or .wps),
+it is audited as the report: every cell exact, the page's publication date kept.
 """
 
 from __future__ import annotations
@@ -16,20 +16,21 @@ import pytest
 
 from audits.workers import parse_batch
 from tests.conftest import EXPECTED, LAYOUTS, ROOT, SHARED, need_shared, read_csv
+from tests.test_word97 import needs_libreoffice, save_as_word97
 from tests.variants import load_seed, report_blocks, title_of, to_docx
 
 SEED = EXPECTED / "seed_002.yaml"
 ATTACHMENT = "P020250310388596453912.docx"
 
 
-def attachment_page(report) -> str:
+def attachment_page(report, attachment: str = ATTACHMENT) -> str:
     """016's page with the article emptied to the report's title and one 附件下载 link."""
     page = (SHARED / "corpus" / "016_pingtan-quanqu_2024.html").read_text(encoding="utf-8")
     page = page.replace("平潭综合实验区2024年度政府信息公开工作年度报告", title_of(report))
     article = re.compile(r'(<div class=TRS_Editor>).*?(</div>\s*</div>\s*</div>\s*<div class="article_attachment")', re.S)
     assert article.search(page)
     page = article.sub(lambda m: m.group(1) + "</div>" + m.group(2)[len("</div>"):], page, count=1)
-    link = f'<li><a href="./{ATTACHMENT}" target="_blank">{title_of(report)}.docx</a></li>'
+    link = f'<li><a href="./{attachment}" target="_blank">{title_of(report)}{Path(attachment).suffix}</a></li>'
     assert '<ul id="file_ul_fj">' in page
     return page.replace('<ul id="file_ul_fj">', '<ul id="file_ul_fj">' + link, 1)
 
@@ -75,6 +76,26 @@ def test_a_page_with_its_attachment_beside_it_is_audited_as_the_report(tmp_path,
     got = {(c["table"], c["row"], c["col"]): c["value"] for c in frames.cells.iter_rows(named=True)}
     want = {key: (None if v is None else float(v)) for key, v in known.cells.items()}
     assert got == want
+
+
+@needs_libreoffice
+@pytest.mark.parametrize("suffix", [".doc", ".wps"])
+def test_a_word97_attachment_beside_the_page_is_read_as_the_report(tmp_path, known, suffix):
+    # The same report saved as Word 97 by LibreOffice (a .wps attachment is often such a file).
+    folder = tmp_path / "in"
+    folder.mkdir()
+    docx = tmp_path / "report.docx"
+    docx.write_bytes(to_docx(report_blocks(known, LAYOUTS[known.template])))
+    (doc_file,) = save_as_word97([docx], tmp_path)
+    name = Path(ATTACHMENT).with_suffix(suffix).name
+    (folder / name).write_bytes(doc_file.read_bytes())
+    (folder / "page.html").write_text(attachment_page(known, name), encoding="utf-8")
+    frames, _ = parse_batch([folder / "page.html"], ROOT / "rules" / "templates", workers=1)
+    doc = frames.documents.row(0, named=True)
+    assert (doc["status"], doc["attachment"], doc["agency"], doc["report_year"]) == ("parsed", name, known.agency, known.report_year)
+    assert str(doc["published"]) == "2025-03-10"
+    got = {(c["table"], c["row"], c["col"]): c["value"] for c in frames.cells.iter_rows(named=True)}
+    assert got == {key: (None if v is None else float(v)) for key, v in known.cells.items()}
 
 
 def test_the_attachment_beside_the_page_is_not_also_audited_as_a_report_of_its_own(tmp_path, known):
