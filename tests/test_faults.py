@@ -106,6 +106,30 @@ def test_a_twenty_digit_cell_is_kept_as_printed_and_flagged(tmp_path, good):
     _assert_good_unchanged(tmp_path / "out", good)
 
 
+def test_a_row_of_thousands_of_run_together_digits_is_read_in_time_and_flagged(tmp_path):
+    # A fuzzed page printed 3,000 digits where a row of table 三 holds seven cells: listing every way
+    # to cut them took 21 GB (or the worker's memory budget, after 6 s); they are now left uncut.
+    need_shared()
+    from audits.workers import Budget, parse_batch
+
+    report = (SHARED / "corpus" / "025_pingtan-zrzy_2019.txt").read_text(encoding="utf-8")
+    row = "一、本年新收政府信息公开申请数量 30 0 0 0 03 "
+    assert row in report
+    path = tmp_path / "run.txt"
+    path.write_text(report.replace(row, "一、本年新收政府信息公开申请数量 " + "1" * 3000 + " ", 1), encoding="utf-8")
+    started = time.monotonic()
+    frames, _ = parse_batch([path], ROOT / "rules" / "templates", workers=1, budget=Budget(seconds=60, memory_mb=1024))
+    assert time.monotonic() - started < 60
+    assert frames.documents["status"].to_list() == ["partial"]
+    cells = frames.cells.filter((pl.col("table") == "applications") & (pl.col("row") == "new_received"))
+    assert cells.height == 7 and set(cells["flag"].cast(pl.Utf8)) == {"ambiguous"} and cells["value"].null_count() == 7
+    note = frames.notes.filter((pl.col("table") == "applications") & (pl.col("row") == "new_received"))["detail"].to_list()
+    assert any("连写数字过长（3000 位），可拆分的方式过多" in n for n in note), note
+    # the other rows are read as without the run
+    rest = frames.cells.filter(pl.col("row") == "carried_over")
+    assert rest["value"].to_list() == [0.0] * 7
+
+
 def test_long_lines_and_junk_are_read_in_time(tmp_path, good):
     seed = (SHARED / "seeds" / GOOD).read_text(encoding="utf-8")
     files = {

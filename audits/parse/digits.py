@@ -14,6 +14,7 @@ it. A failure every reading has is never hidden: the choice only minimises.
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from itertools import combinations, product
@@ -24,6 +25,13 @@ Item = str | None  # a printed chunk of digits (no spaces), or None for a blank 
 _NUMBER = re.compile(r"^(?P<sign>[+\-−]|增|减)?(?P<num>\d+(?:\.\d+)?)$")
 _YUAN = re.compile(r"万?元$")
 _MAX_READINGS = 5000
+# A chunk is cut only when the ways to cut it are few enough to list: 2,000 digits run into a row of
+# 7 cells have ~10^17 (a hostile page took 21 GB listing them); the reports' real runs have hundreds.
+_MAX_CUTS = 100_000
+
+
+class _TooManyCuts(Exception):
+    """A chunk of the row has more ways to be cut than `_MAX_CUTS`."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +233,16 @@ def _consistent(values: list[float], shape: RowShape) -> bool:
 
 def _split(items: list[Item], shape: RowShape) -> RowValues:
     printed = " ".join(x if x is not None else "□" for x in items)
+    try:
+        return _split_readings(items, shape, printed)
+    except _TooManyCuts:
+        row = _direct((items + [None] * shape.n)[: shape.n], shape)
+        longest = max(len(x) for x in items if x)
+        shown = printed if len(printed) <= 80 else printed[:80] + "…"
+        return RowValues(row.values, row.raws, ["ambiguous"] * shape.n, f"连写数字过长（{longest} 位），可拆分的方式过多，未拆分: {shown}", consistent=False)
+
+
+def _split_readings(items: list[Item], shape: RowShape, printed: str) -> RowValues:
     if all(x is None or x.isdigit() for x in items) and sum(len(x) for x in items if x) == shape.n - items.count(None):
         # As many digits as cells: one digit each is the only reading (the common "0000000").
         reading = [d for x in items for d in ([None] if x is None else list(x))]
@@ -343,9 +361,10 @@ def _readings(items: list[Item], n: int, shape: RowShape, consistent_only: bool 
             return
         item = items[index]
         later = len(items) - index - 1
-        options = [(None,)] if item is None else [
-            pieces for parts in range(1, min(_digit_count(item), remaining - later) + 1) for pieces in _cuts(item, parts)
-        ]
+        most = min(_digit_count(item), remaining - later) if item is not None else 0
+        if item is not None and sum(math.comb(len(item) - 1, parts - 1) for parts in range(1, most + 1)) > _MAX_CUTS:
+            raise _TooManyCuts(item)
+        options = [(None,)] if item is None else [pieces for parts in range(1, most + 1) for pieces in _cuts(item, parts)]
         for pieces in options:
             extended = acc + list(pieces)
             if consistent_only and not fits(extended, len(acc)):

@@ -29,7 +29,9 @@ _RUN_INTO_YEAR = re.compile(r"^(\d[\d ]*?\d|\d)\s*((?:19|20)\d{2})$")
 _FUZZY = 0.8  # how alike a label must be to a row's label (difflib ratio) to stand for it
 _BLANK_WORDS = {"无", "/", "-", "—", "——", "－", "–"}
 # A figure the narrative states: a count with its unit, or an amount in 元/万元.
-_STATED = re.compile(r"(\d+(?:\.\d+)?)\s*(?:件|条|个|项|批次|批|宗|万元|元)")
+# Starting only where a run of digits starts: the same matches, but a run of n digits with no unit
+# after it costs n steps, not n² (a hostile page printed thousands).
+_STATED = re.compile(r"(?<!\d)(\d+(?:\.\d+)?)\s*(?:件|条|个|项|批次|批|宗|万元|元)")
 
 
 @dataclass
