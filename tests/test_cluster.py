@@ -185,10 +185,12 @@ def crash_on_poison(inputs, plugin, cache_dir, budget):
 
 def test_a_document_that_keeps_killing_its_dask_worker_fails_alone(tmp_path, cluster, monkeypatch):
     need_shared()
-    seeds = sorted((SHARED / "seeds").glob("*.txt"))[:3]
+    # Enough documents that the poison shares a chunk: that chunk is retried a document at a time,
+    # and the documents beside the poison (the first of its chunk included) come through.
+    seeds = sorted((SHARED / "seeds").glob("*.txt")) + sorted((SHARED / "corpus").glob("0*.txt"))[:15]
     poison = tmp_path / "poison.txt"
     poison.write_bytes(seeds[0].read_bytes())
-    files = [*seeds, poison]
+    files = [*seeds[:10], poison, *seeds[10:]]
     scheduler = cluster.client.run_on_scheduler
     allowed = scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
     scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 0))  # one death is a KilledWorker

@@ -14,8 +14,9 @@ How it maps onto Dask:
   stops the run with a message, rather than turning every document into a failure.
 - One Dask task parses a chunk of up to 50 documents and returns their frames (Arrow). Dask
   reschedules the tasks of a worker that dies on another worker; a chunk that has killed
-  `distributed.scheduler.allowed-failures` workers is tried again a document at a time, and the
-  document that still kills its worker becomes a `failed` document saying so.
+  `distributed.scheduler.allowed-failures` workers is tried again a document at a time, and a
+  document that still kills its worker on `ATTEMPTS` tries becomes a `failed` document saying so
+  (a document that was only beside it on a dying worker comes through on another try).
 - Dask runs tasks in threads, where no timer signal reaches. So each Dask worker parses in the same
   pebble process pool as a local run (one process per Dask thread, started by a worker plugin):
   the per-document time budget (SIGALRM in the pool process, pebble's timeout for a process stuck
@@ -39,6 +40,7 @@ from audits.workers import CHUNK, Budget, Input, failed
 
 LOCAL = re.compile(r"local(?::([0-9]+))?")
 PROBES = 16  # inputs each worker is asked to see before a batch
+ATTEMPTS = 3  # times a document alone is tried after its chunk killed workers, before it is failed
 
 
 class ClusterError(Exception):
@@ -91,22 +93,29 @@ class Cluster:
             size = max(1, min(CHUNK, math.ceil(len(inputs) / (4 * max(1, self.threads())))))
             pending = {}
 
-            def submit(key: tuple[int, int], chunk: list[Input]):
-                future = self.client.submit(parse_task, chunk, name, cache, budget, key=f"{name}-{key[0]}-{key[1]}")
-                pending[future.key] = (key, chunk)
+            def submit(key: tuple[int, int], chunk: list[Input], attempt: int = 0):
+                # Every submission its own Dask key: a key still held by an erred future would hand
+                # back that future's error instead of running the task again.
+                future = self.client.submit(parse_task, chunk, name, cache, budget, key=f"{name}-{key[0]}-{key[1]}-{attempt}")
+                pending[future.key] = (key, chunk, attempt)
                 return future
 
             parts: dict[tuple[int, int], Frames] = {}
             reused = 0
             running = as_completed([submit((i, 0), inputs[i : i + size]) for i in range(0, len(inputs), size)])
             for future in running:
-                key, chunk = pending.pop(future.key)
+                key, chunk, attempt = pending.pop(future.key)
                 try:
                     frames, n_reused = future.result()
                 except KilledWorker:  # the chunk took more than `allowed-failures` workers down with it
                     if len(chunk) > 1:
                         for k, one in enumerate(chunk):
                             running.add(submit((key[0], k), [one]))
+                        continue
+                    # A document alone may still have been only beside the one that killed its
+                    # worker: it fails only when that happens on every attempt.
+                    if attempt + 1 < ATTEMPTS:
+                        running.add(submit(key, chunk, attempt + 1))
                         continue
                     frames, n_reused = build_frames([failed(chunk[0].source or chunk[0].path, _killed())]), 0
                 except Exception as exc:  # noqa: BLE001 - not a document's doing: the run cannot go on
