@@ -88,8 +88,7 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
     """Rules over the batch's frames, then every output file, replacing `out` as one set; returns the
     findings, the resolved ones (jobs) and each report's state for each rule."""
     from audits.engines.run import run_rules
-    from audits.findings import findings_frame
-    from audits.jobs.history import finding_states, fingerprints
+    from audits.findings import finding_states, findings_frame, fingerprints
     from audits.outputs import output_set
     from audits.settle import settle_batch
 

@@ -9,6 +9,7 @@ with their values, and any caveats. Nothing downstream parses either back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import polars as pl
@@ -103,3 +104,44 @@ def findings_frame(findings: list[Finding]) -> pl.DataFrame:
     # files whatever order the engines (or the cluster's chunks) produced them in.
     keys = ["source", order, "rule_id", "cells", "line", "message", "evidence", "quote"]
     return pl.DataFrame(rows, schema=FINDING_SCHEMA, orient="row").sort(keys, nulls_last=True, maintain_order=True)
+
+
+# Across runs: a finding's identity, and which are new, still open or resolved -------------------
+
+
+def fingerprints(findings: pl.DataFrame, documents: pl.DataFrame) -> pl.Series:
+    """A finding's stable identity: agency, report year, rule, and the cells or sentence involved.
+
+    Not the message, the run or the file path, so it survives re-runs and re-downloads.
+    """
+    ids = dict(zip(documents["source"].to_list(), documents["agency_id"].to_list()))
+    values = []
+    for row in findings.iter_rows(named=True):
+        subject = row["cells"] or row["quote"] or ""
+        key = "|".join([ids.get(row["source"]) or row["source"], str(row["report_year"]), row["rule_id"], subject])
+        values.append(hashlib.sha1(key.encode("utf-8")).hexdigest()[:16])
+    return pl.Series("fingerprint", values, dtype=pl.Utf8)
+
+
+def finding_states(current: pl.DataFrame, previous: pl.DataFrame, audited: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`current` with `state` (new / open), and the previous findings now resolved.
+
+    A previous finding is resolved only when its agency and year were read again and it is gone. A
+    report that could not be read this time (download failed, file unreadable) resolves nothing:
+    its agency's previous findings stay open, carried over to the document that failed.
+    """
+    keys = ["agency_id", "report_year"]
+    before = set(previous["fingerprint"].to_list())
+    now = current.with_columns(pl.when(pl.col("fingerprint").is_in(list(before))).then(pl.lit("open")).otherwise(pl.lit("new")).alias("state"))
+    gone = previous.filter(~pl.col("fingerprint").is_in(current["fingerprint"].to_list()))
+    read = audited.filter(pl.col("status") != "failed").select(keys).unique()
+    unread = (
+        audited.filter(pl.col("status") == "failed").join(read, on=keys, how="anti")
+        .unique(keys, keep="first", maintain_order=True)
+        .select(*keys, pl.col("source").cast(pl.Utf8), "agency")
+    )
+    kept = gone.drop("source").join(unread, on=keys).with_columns(pl.lit("open").alias("state"))
+    # What the store does not keep (the cells, the line) is left empty on the carried findings.
+    now = pl.concat([now, kept], how="diagonal_relaxed").select(now.columns).sort("source", maintain_order=True)
+    resolved = gone.join(read, on=keys, how="semi").with_columns(pl.lit("resolved").alias("state"))
+    return now, resolved

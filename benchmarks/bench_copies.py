@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from benchmarks.common import RULES_DIR, Timer, maxrss_mb, now, record, wait_quiet
+from benchmarks.common import RULES_DIR, Contention, Timer, TreeRss, maxrss_mb, now, record, wait_quiet
 
 NUM_PERM, BANDS, SIMILARITY = 64, 16, 0.7
 LIBRARIES = ("rensa", "datasketch", "tors")
@@ -70,7 +70,7 @@ def run_rule(args) -> dict:
     frames, rep, info = frames_for(args.n, args.base, args.seed)
     print(f"frames: {rep['reports']} reports ({rep['distinct_agencies']} agencies), replicated in {rep['seconds']} s", flush=True)
     quiet = wait_quiet(args.max_wait) if args.max_wait > 0 else {}
-    with Timer() as timer:
+    with TreeRss() as tree, Contention() as busy, Timer() as timer:
         judgement = run_rules(one, frames)
     findings = findings_frame(judgement.findings)
     copies = planted(frames, rep["base_reports"])
@@ -89,11 +89,14 @@ def run_rule(args) -> dict:
         "frames": rep,
         "base": info,
         **maxrss_mb(),
+        "tree_rss_peak_mb": tree.peak_mb,
+        **busy.as_dict(),
         **quiet,
     }
     print(
         f"COPY-AGENCY over {args.n} reports: {timer.seconds:.1f} s; {findings.height} findings in {result['reports_with_findings']} reports; "
-        f"copied reports found {result['copied_reports_found']} of {copies.height}; peak RSS {result['self_peak_mb']:.0f} MB",
+        f"copied reports found {result['copied_reports_found']} of {copies.height}; peak RSS {result['self_peak_mb']:.0f} MB; "
+        f"other processes used {result['other_processes_cores']:.2f} cores during the run",
         flush=True,
     )
     return result

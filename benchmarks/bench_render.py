@@ -23,8 +23,7 @@ from benchmarks.common import RULES_DIR, Contention, Timer, TreeRss, maxrss_mb, 
 def findings_for(book, frames):
     """The findings (with fingerprints, as a run adds them) and each report's state per rule."""
     from audits.engines.run import run_rules
-    from audits.findings import findings_frame
-    from audits.jobs.history import fingerprints
+    from audits.findings import findings_frame, fingerprints
 
     judgement = run_rules(book, frames)
     findings = findings_frame(judgement.findings)

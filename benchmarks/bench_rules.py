@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
           f"in {base_info['parse_s']} s, replicated in {rep['seconds']} s; {rep['mb']} MB; rows {rep['rows']}", flush=True)
     quiet = wait_quiet(args.max_wait) if args.max_wait > 0 else {}
     if args.profile:
-        with Timer() as timer:
+        with Contention() as busy, Timer() as timer:
             judgement, top = profile_top(run_rules, book, frames, top=35)
         print(top)
     else:
@@ -100,15 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.profile:
         result["tree_rss_peak_mb"] = tree.peak_mb
-        result.update(busy.as_dict())
+    result.update(busy.as_dict())
     print(
         f"run_rules over {args.n} reports: {timer.seconds:.1f} s ({len(book.rules)} rules, {len(findings)} findings in "
         f"{reports_with} reports); import great_expectations {load['import_great_expectations_s']} s, GX context "
         f"{load['gx_context_s']} s, pandera {load['import_pandera_s']} s; peak RSS {result['self_peak_mb']:.0f} MB",
         flush=True,
     )
-    if not args.profile:
-        print(f"  other processes used {result['other_processes_cores']:.2f} cores during the run", flush=True)
+    print(f"  other processes used {result['other_processes_cores']:.2f} cores during the run", flush=True)
     print(json.dumps(result["findings_by_rule"], ensure_ascii=False))
     if not args.no_record:
         record("rules", result)

@@ -28,6 +28,13 @@ from benchmarks.synth import generate
 
 AUDITS = [sys.executable, "-m", "audits.cli"]
 _ANY = re.compile(r"(\d{4})\s*年")
+# The command's own stage lines on stderr (audits.progress): "解析：2000/2000，用时 7.2 秒".
+_STAGE = re.compile(r"^(\S+?)：[\d/]+，用时 ([\d.]+) 秒$", re.M)
+
+
+def stage_seconds(stderr: str) -> dict[str, float]:
+    """Seconds per stage (查找文件, 解析, 规则, 页面, 输出) as the command printed them."""
+    return {name: float(sec) for name, sec in _STAGE.findall(stderr)}
 
 
 def floor(files: list[Path]) -> dict:
@@ -63,7 +70,8 @@ def run_once(folder: Path, n: int) -> dict:
         "tree_cpu_s": round(cpu, 2),
         "cpu_ms_per_report": round(1000 * cpu / n, 2),
         "tree_rss_peak_mb": tree.peak_mb,
-        "other_processes_cores": busy.as_dict()["other_processes_cores"],
+        "stage_seconds": stage_seconds(done.stderr),
+        **{k: v for k, v in busy.as_dict().items() if k != "cpu_s"},
     }
 
 
@@ -98,10 +106,26 @@ def main(argv: list[str] | None = None) -> int:
             f"(floor {result['floor_cpu_ms_per_report']:.3f}), peak {measured['tree_rss_peak_mb']:.0f} MB, other processes {measured['other_processes_cores']:.2f} cores",
             flush=True,
         )
+        print("        " + ", ".join(f"{k} {v:g} s" for k, v in measured["stage_seconds"].items()), flush=True)
         if not args.no_record:
             record("run", result)
     fixed, slope = fit([(r["n"], r["seconds"]) for r in results])
-    print(f"wall ≈ {fixed:.2f} s + {1000 * slope:.2f} ms × N")
+    cpu_fixed, cpu_slope = fit([(r["n"], r["tree_cpu_s"]) for r in results])
+    print(f"wall ≈ {fixed:.2f} s + {1000 * slope:.2f} ms × N; tree CPU ≈ {cpu_fixed:.2f} s + {1000 * cpu_slope:.2f} ms × N")
+    if not args.no_record and len(results) > 1:
+        sizes = [r["n"] for r in results]
+        record(
+            "run",
+            {
+                "key": f"run/fit={','.join(map(str, sizes))}",
+                "date": now(),
+                "sizes": sizes,
+                "wall_fixed_s": round(fixed, 2),
+                "wall_ms_per_report": round(1000 * slope, 3),
+                "cpu_fixed_s": round(cpu_fixed, 2),
+                "cpu_ms_per_report": round(1000 * cpu_slope, 3),
+            },
+        )
     return 0
 
 

@@ -224,7 +224,8 @@ def test_a_damaged_word_file_is_a_problem_not_a_crash(folder):
     damaged = io.BytesIO(data)
     with olefile.OleFileIO(damaged, write_mode=True) as ole:
         ole.write_stream("WordDocument", b"\0" * ole.get_size("WordDocument"))
-    text = read_bytes("damaged.doc", damaged.getvalue())
+        data = damaged.getvalue()  # inside: olefile before 0.47 closes the file it was given
+    text = read_bytes("damaged.doc", data)
     assert text.format == "doc" and text.lines == []
     assert text.problems == ("LibreOffice 未能转换此文件（文件可能已加密、已损坏或不是 Word/WPS 文档）",)
 

@@ -419,7 +419,8 @@ def period_value(sentence: str) -> str:
     Chinese numerals (二〇二三年十二月三十一日, with ○ for 〇) are read with cn2an, dotted dates
     (2023.1.1-2023.12.31) as dates, and a period ending with a month without its day ends on that
     month's last day (2024年1月至6月 → 2024-06-30)."""
-    text = sentence.replace("○", "〇")
+    # 〇 and ○ as 零: cn2an reads 二零二四 in every release since 0.5.2, 二〇二四 only from 0.5.24.
+    text = sentence.replace("○", "零").replace("〇", "零")
     if _CN_NUMERAL_DATE.search(text):
         import cn2an  # only period statements written in Chinese numerals need it
 
