@@ -34,10 +34,11 @@ def child(paths: list[Path], workers: int, label: str) -> dict:
     """One measured parse_batch run (called in a fresh process)."""
     t0 = time.perf_counter()
     import audits.audit as audit
+    import audits.workers as pool
 
     import_s = time.perf_counter() - t0
     # Time the parent's share (frames built between chunks, while the pool waits) without
-    # touching the code under test: wrap the names parse_batch looks up.
+    # touching the code under test: wrap the names parse_batch looks up (in audits.workers).
     spent = {"build_frames_s": 0.0, "concat_frames_s": 0.0}
 
     def timed(name, fn):
@@ -50,8 +51,8 @@ def child(paths: list[Path], workers: int, label: str) -> dict:
 
         return wrapper
 
-    audit.build_frames = timed("build_frames_s", audit.build_frames)
-    audit.concat_frames = timed("concat_frames_s", audit.concat_frames)
+    pool.build_frames = timed("build_frames_s", pool.build_frames)
+    pool.concat_frames = timed("concat_frames_s", pool.concat_frames)
     with TreeRss() as tree, Contention() as busy, Timer() as timer:
         frames = audit.parse_batch(paths, TEMPLATES_DIR, workers=workers)
     if isinstance(frames, tuple):  # (frames, reused from the parse cache): no cache here

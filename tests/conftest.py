@@ -35,6 +35,22 @@ def need_shared() -> None:
         pytest.skip(f"../shared not found at {SHARED}")
 
 
+def long_pdf(copies: int = 6) -> bytes:
+    """A text-layer PDF that takes well over 0.05 s to read on any machine: hongze_2023's five pages
+    `copies` times over (one copy reads in ~75 CPU ms, too close to such a budget to fail it surely)."""
+    import io
+
+    import pypdfium2
+
+    source = pypdfium2.PdfDocument(SHARED / "corpus" / "hongze_2023.pdf")
+    pdf = pypdfium2.PdfDocument.new()
+    for _ in range(copies):
+        pdf.import_pages(source)
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
 # Hostile text injected into a copy of the clean report (rules/cases/clean_2021.md).
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(2)>"

@@ -33,7 +33,7 @@ from audits.jobs.config import LimitSettings, Settings
 from audits.progress import Stage, Stages
 from audits.workers import Input, parse_batch
 from benchmarks import synth
-from tests.conftest import LAYOUTS, ROOT, SHARED, need_shared
+from tests.conftest import LAYOUTS, ROOT, SHARED, long_pdf, need_shared
 from tests.test_attachments import ATTACHMENT, SEED, attachment_page
 from tests.variants import load_seed, report_blocks, to_docx
 
@@ -152,7 +152,7 @@ def test_the_audit_on_the_cluster_is_the_local_audit_even_when_a_worker_is_kille
 def test_the_time_budget_fails_a_document_on_the_cluster_as_locally(tmp_path, cluster):
     need_shared()
     pdf = tmp_path / "slow.pdf"
-    pdf.write_bytes((SHARED / "corpus" / "hongze_2023.pdf").read_bytes())
+    pdf.write_bytes(long_pdf())  # 30 pages of text: over a budget of 0.05 s, warm worker or not
     good = SHARED / "seeds" / "000_6138bd5dad981167.txt"
     budget = LimitSettings(seconds_per_document=0.05).budget()
     local, _ = parse_batch([pdf, good], TEMPLATES, workers=2, budget=budget)

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from audits.cli import app
 from audits.locks import exclusive
-from tests.conftest import ROOT, SHARED, need_shared, read_csv
+from tests.conftest import ROOT, SHARED, long_pdf, need_shared, read_csv
 
 GOOD = "000_6138bd5dad981167.txt"
 
@@ -151,8 +151,7 @@ def test_long_lines_and_junk_are_read_in_time(tmp_path, good):
 
 
 def test_a_document_over_its_time_budget_fails_alone_naming_the_limit(tmp_path, good):
-    # a text-layer PDF takes pdfplumber a few tenths of a second: over a budget of 0.05 s
-    folder = _batch(tmp_path, {"slow.pdf": (SHARED / "corpus" / "hongze_2023.pdf").read_bytes()})
+    folder = _batch(tmp_path, {"slow.pdf": long_pdf()})  # 30 pages of text: over a budget of 0.05 s
     config = _config(tmp_path, seconds_per_document=0.05)
     result = _run([folder], tmp_path / "out", "--workers", "2", "--config", str(config))
     assert result.exit_code == 0, result.output
