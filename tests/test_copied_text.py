@@ -130,6 +130,8 @@ def test_name_relations():
     assert name_relation("平潭综合实验区财政金融局", "平潭综合实验区公安局") == "other"
     assert name_relation("宿迁市财政局", "淮安市财政局") == "other"
     assert name_forms("平潭综合实验区财政金融局") == ["平潭综合实验区", "平潭综合实验区财政金融局", "财政金融局"]
+    # 市 of 市场 is no city: not 海庆县市, not 场监督管理局
+    assert name_forms("海庆县市场监督管理局") == ["市场监督管理局", "海庆县", "海庆县市场监督管理局"]
 
 
 def test_pages_mark_what_the_other_passage_does_not_have():

@@ -289,7 +289,9 @@ def side_by_side(mine: tuple[str, str], theirs: tuple[str, str]) -> list[dict]:
 
 # Passages taken from another agency's report ----------------------------------------------------
 
-_PLACE_END = re.compile(r"(省|自治区|市|自治州|州|盟|地区|区|县|旗|镇|乡|街道)")
+# 市 of 市场 (市场监督管理局) is a market, not a city: cut there, every market bureau would be named
+# by 场监督管理局 and its county by 海庆县市.
+_PLACE_END = re.compile(r"(省|自治区|市(?!场)|自治州|州|盟|地区|区|县|旗|镇|乡|街道)")
 # Forms too common to say which agency a passage came from.
 _GENERIC = {"人民政府", "政府", "管委会", "办公室", "委员会", "街道办事处"}
 
