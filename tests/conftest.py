@@ -83,8 +83,18 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+class OutputFolder:
+    """What a test reads back from an audit's output folder (`out`, `documents`)."""
+
+    def doc(self, source: str) -> dict:
+        return next(d for d in self.documents if d["source"] == source)
+
+    def pages(self) -> list[Path]:
+        return sorted(self.out.glob("*.html"))
+
+
 @dataclass
-class Audited:
+class Audited(OutputFolder):
     """One `audits run` over ../shared/seeds, ../shared/corpus and a hostile report: its output
     folder, what the command printed, and the output files read back."""
 
@@ -94,12 +104,6 @@ class Audited:
     findings: list[dict]
     documents: list[dict]
     cells: list[dict]
-
-    def doc(self, source: str) -> dict:
-        return next(d for d in self.documents if d["source"] == source)
-
-    def pages(self) -> list[Path]:
-        return sorted(self.out.glob("*.html"))
 
 
 @pytest.fixture(scope="session")
@@ -145,7 +149,7 @@ def clean_variant(folder: Path, name: str, agency: str, edits: list[tuple[str, s
 
 
 @dataclass
-class Decided:
+class Decided(OutputFolder):
     """Four documents audited with reviewer decisions: `dismissed` (柳州市交通运输局: a T4-SUM error,
     dismissed, and a SCRIPT warning), `confirmed` (柳州市教育局: no contact, an error, confirmed),
     `bidi` (an agency name with a right-to-left override, no defect) and `notes` (meeting notes, not
@@ -159,12 +163,6 @@ class Decided:
     findings: list[dict]
     documents: list[dict]
     cells: list[dict]
-
-    def doc(self, source: str) -> dict:
-        return next(d for d in self.documents if d["source"] == source)
-
-    def pages(self) -> list[Path]:
-        return sorted(self.out.glob("*.html"))
 
 
 @pytest.fixture(scope="session")
