@@ -362,7 +362,7 @@ def _readings(items: list[Item], n: int, shape: RowShape, consistent_only: bool 
         item = items[index]
         later = len(items) - index - 1
         most = min(_digit_count(item), remaining - later) if item is not None else 0
-        if item is not None and sum(math.comb(len(item) - 1, parts - 1) for parts in range(1, most + 1)) > _MAX_CUTS:
+        if item is not None and _cut_count(len(item), most) > _MAX_CUTS:
             raise _TooManyCuts(item)
         options = [(None,)] if item is None else [pieces for parts in range(1, most + 1) for pieces in _cuts(item, parts)]
         for pieces in options:
@@ -382,6 +382,12 @@ def _picker(indices: tuple[int, ...]):
 
 def _digit_count(item: str) -> int:
     return sum(ch.isdigit() for ch in item)
+
+
+@lru_cache(maxsize=1024)
+def _cut_count(length: int, most: int) -> int:
+    """How many ways a chunk of `length` characters may be cut into 1 to `most` pieces, at most."""
+    return sum(math.comb(length - 1, parts - 1) for parts in range(1, most + 1))
 
 
 @lru_cache(maxsize=4096)
