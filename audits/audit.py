@@ -156,9 +156,9 @@ def run_audit(inputs: list[Path], rules_dir: Path, out: Path, workers: int | Non
     from audits.engines import gx_engine
     from audits.rulebook.book import load_rulebook
 
+    gx_engine.warm_up_in_background()  # first: a small run waits for this import more than for anything
     stages = stages or Stages()
     book = load_rulebook(rules_dir)
-    gx_engine.warm_up_in_background()
     finding = stages.start("查找文件")
     found = find_documents(inputs)
     finding.advance(len(found.documents))

@@ -7,6 +7,7 @@ failure (a job already running); 3 findings at or above `--fail-on`.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections import Counter
 from contextlib import nullcontext
@@ -374,6 +375,9 @@ def main() -> None:
     except typer.Abort:
         console.print("已中止。")
         code = 1
+    # Everything is written. Without this the collector walks every object of Great Expectations,
+    # pandas and scipy once more while the interpreter shuts down: ~0.5 s of each run's exit.
+    gc.freeze()
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import polars as pl
 
 from audits.audit import AuditResult, Memory, audit_batch, default_rules_dir, roster_regions, unreported
+from audits.engines import gx_engine
 from audits.frames import KEY, Frames, build_frames, concat_frames
 from audits.identity import agency_key
 from audits.ingest import discover
@@ -59,6 +60,7 @@ def run_job(job, settings, workers: int | None = None, stages: Stages | None = N
             log.info("任务 %s：%s", job.name, cluster.describe())
             return run_job(job, settings, workers, stages, cluster)
 
+    gx_engine.warm_up_in_background()  # imported while the job fetches and parses
     state = settings.state_dir
     stages = stages or Stages()
     with job_lock(state, job.name):
