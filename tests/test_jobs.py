@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from audits.jobs.fetch import Archive, fetch_all
 from audits.jobs.run import run_job
 from audits.jobs.history import JobBusy, Store, job_lock, record_decision
 from audits.jobs.config import FetchSettings, Settings, load_job
@@ -40,6 +42,8 @@ class Site:
         self.mutable = CLEAN.replace(CONTACT, "").encode("utf-8")
         self.hits: dict[str, int] = {}
         self.conditional_hits = 0
+        self.in_flight = self.most_in_flight = 0  # of the /wait/… requests
+        self.lock = threading.Lock()
 
 
 def _handler(site: Site):
@@ -68,6 +72,14 @@ def _handler(site: Site):
                 self._send((SHARED / "seeds" / path.split("/")[-1]).read_bytes())
             elif path == "/mutable":
                 self._send(site.mutable)
+            elif path.startswith("/wait/"):
+                with site.lock:
+                    site.in_flight += 1
+                    site.most_in_flight = max(site.most_in_flight, site.in_flight)
+                time.sleep(0.5)
+                with site.lock:
+                    site.in_flight -= 1
+                self._send(f"第{path.rsplit('/', 1)[1]}份".encode("utf-8"))
             elif path == "/slow":
                 time.sleep(2.5)
                 self._send(b"too late")
@@ -243,6 +255,19 @@ def test_lock_prevents_two_runs_of_one_job(runs):
     with job_lock(runs["settings"].state_dir, "web"):
         with pytest.raises(JobBusy):
             run_job(job, runs["settings"], workers=1)
+
+
+def test_urls_are_fetched_several_at_a_time_but_few_on_one_server(server, tmp_path):
+    site, base = server
+    urls = [f"{base}/wait/{i}" for i in range(10)] + [base + "/missing"]
+    archive = Archive(tmp_path / "archive")
+    fetched = fetch_all(urls, archive, FetchSettings(retries=0, connections=8, connections_per_host=3))
+    assert site.most_in_flight == 3  # every URL is on 127.0.0.1
+    assert list(fetched) == urls
+    assert [fetched[u].path.read_text(encoding="utf-8") for u in urls[:10]] == [f"第{i}份" for i in range(10)]
+    assert "HTTP 404" in fetched[urls[-1]].problem
+    index = json.loads((tmp_path / "archive" / "urls.json").read_text(encoding="utf-8"))
+    assert sorted(index) == sorted(urls[:10])  # written once, with every answer
 
 
 def test_scheduler_runs_the_job_and_its_store_survives_restart(server, tmp_path):

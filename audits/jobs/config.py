@@ -24,6 +24,8 @@ class FetchSettings(_Strict):
     retries: int = 3
     backoff_seconds: float = 1.0
     max_bytes: int = 20_000_000
+    connections: int = Field(8, ge=1)
+    connections_per_host: int = Field(4, ge=1)
     user_agent: str = "gov-disclosure-audits/0.1"
 
 

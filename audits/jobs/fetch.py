@@ -1,6 +1,7 @@
 """Fetch reports over http(s) for scheduled jobs; archive the raw bytes by content hash.
 
-Timeouts, retries with exponential backoff (timeouts, broken connections, 5xx), a size limit, an
+Several URLs at once (`connections`, at most `connections_per_host` on one server), so that a
+server that times out costs the others nothing. Timeouts, retries with exponential backoff (timeouts, broken connections, 5xx), a size limit, an
 overall deadline per URL, conditional requests (ETag / Last-Modified, remembered per URL with the
 charset the server declared). Fetching never raises: a source that is down or answers garbage
 comes back as a `Fetched` with `problem` set, which becomes a finding for that agency, not a
@@ -14,14 +15,17 @@ import json
 import socket
 import threading
 import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
 from audits.jobs.config import FetchSettings
-from audits.outputs import write_text
+from audits.outputs import atomic_write, write_text
 
 MAX_REDIRECTS = 5
 _SUFFIX = {"text/html": ".html", "application/pdf": ".pdf", "text/plain": ".txt",
@@ -42,11 +46,14 @@ class Fetched:
 
 class Archive:
     """Raw bytes by content hash, plus what each URL answered last time (for conditional requests
-    and for the charset its Content-Type declared)."""
+    and for the charset its Content-Type declared). Fetching threads share it; the index is written
+    by `save`, not at every URL (rewriting it per URL grew with the square of a job's URLs)."""
 
     def __init__(self, root: Path):
         self.root = root
         self.index_path = root / "urls.json"
+        self._lock = threading.Lock()
+        self._unsaved = 0
         try:
             self.index: dict[str, dict] = json.loads(self.index_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -56,36 +63,61 @@ class Archive:
         digest = hashlib.sha256(data).hexdigest()
         suffix = _SUFFIX.get(content_type.split(";")[0].strip().lower(), ".bin")
         path = self.root / digest[:2] / f"{digest}{suffix}"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + ".part")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+        if not path.exists():  # two threads with the same bytes each write a file of their own
+            atomic_write(path, lambda tmp: tmp.write_bytes(data))
         return path, digest
 
     def remember(self, url: str, **fields) -> None:
-        self.index[url] = fields
-        write_text(self.index_path, json.dumps(self.index, ensure_ascii=False, indent=1))
+        with self._lock:
+            self.index[url] = fields
+            self._unsaved += 1
+
+    def save(self) -> None:
+        """Write the index if it changed. A run killed before this only loses the conditional
+        requests of the URLs it fetched: they are downloaded in full next time."""
+        with self._lock:
+            if self._unsaved:
+                write_text(self.index_path, json.dumps(self.index, ensure_ascii=False, indent=1))
+                self._unsaved = 0
 
     def copy_of(self, url: str) -> dict:
         """What the index remembers of `url`, if the file it points to is still archived."""
-        known = self.index.get(url, {})
+        with self._lock:
+            known = self.index.get(url, {})
         return known if known.get("sha256") and Path(known.get("path", "")).is_file() else {}
 
 
+SAVE_EVERY = 200  # URLs fetched between two writes of the archive's index
+
+
 def fetch_all(urls: list[str], archive: Archive, settings: FetchSettings, on_fetched=None) -> dict[str, Fetched]:
-    """Every URL, one after another; `on_fetched(1)` after each."""
+    """Every URL, `settings.connections` at a time and at most `settings.connections_per_host` on
+    one server; the answers in the order of `urls`. `on_fetched(1)` after each."""
     headers = {"User-Agent": settings.user_agent}
     timeout = httpx.Timeout(settings.timeout_seconds)
     # No kept-alive connections: each request opens its own, whose socket the deadline can cut.
     limits = httpx.Limits(max_keepalive_connections=0)
+    per_host = defaultdict(lambda: threading.BoundedSemaphore(settings.connections_per_host))
+    hosts = {url: per_host[urlsplit(url).hostname or ""] for url in urls}  # made here: one thread only
+
+    def polite(url: str) -> Fetched:
+        with hosts[url]:
+            return fetch_one(client, url, archive, settings)
+
+    fetched: dict[str, Fetched] = {}
     with httpx.Client(headers=headers, timeout=timeout, limits=limits, follow_redirects=True, max_redirects=MAX_REDIRECTS) as client:
-        fetched = {}
-        for url in urls:
-            fetched[url] = fetch_one(client, url, archive, settings)
-            if on_fetched:
-                on_fetched(1)
-        return fetched
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, min(settings.connections, len(urls))), thread_name_prefix="fetch") as pool:
+                for done, future in enumerate(as_completed([pool.submit(polite, url) for url in urls]), 1):
+                    answer = future.result()
+                    fetched[answer.url] = answer
+                    if on_fetched:
+                        on_fetched(1)
+                    if done % SAVE_EVERY == 0:
+                        archive.save()
+        finally:
+            archive.save()
+    return {url: fetched[url] for url in urls}
 
 
 def fetch_one(client: httpx.Client, url: str, archive: Archive, settings: FetchSettings) -> Fetched:
