@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pypdfium2 as pdfium
@@ -187,6 +188,29 @@ def test_pages_with_a_text_layer_are_never_ocr(monkeypatch, tmp_path):
     _, want = _expected("030")
     got = {(c.table, c.row, c.col): c.value for c in report.cells}
     assert sum(got.get(k, "absent") == v for k, v in want.items()) / len(want) >= 0.99
+
+
+def test_blank_pages_are_not_read_by_ocr(monkeypatch, tmp_path):
+    """A damaged PDF can render as white pages: nothing there to read, and each would cost the
+    engine seconds. The report is still unreadable, and says so."""
+    blank = pdfium.PdfDocument.new()
+    for _ in range(3):
+        blank.new_page(595, 842)
+    path = tmp_path / "blank.pdf"
+    blank.save(str(path))
+    asked: list[tuple] = []
+
+    def engine_spy(image):
+        asked.append(image.shape)
+        return SimpleNamespace(txts=(), boxes=())
+
+    monkeypatch.setattr(ocr, "engine", lambda: engine_spy)
+    text, _ = read_document(path)
+    assert asked == []
+    assert text.lines == [] and len(text.problems) == 1 and "没有文字层" in text.problems[0]
+    page = np.full((200, 200), 255, dtype=np.uint8)
+    page[100, 100] = 150  # one dark mark is enough to be read
+    assert ocr.page_lines(page, engine_spy) == [] and len(asked) == 1
 
 
 # Without the engine ----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from audits.ingest.rows import pipe_row
 
 DPI = 200  # PP-OCR reads 9–16 pt print reliably at 150–200 dpi; more only costs time
 MAX_SIDE = 2000  # rapidocr shrinks larger images to this (Global.max_side_len): render no larger (A4: 171 dpi)
+PAPER = 200  # no pixel darker than this grey: nothing on the page to read
 INSTALL = "pip install 'rapidocr==3.10.0' onnxruntime"
 
 
@@ -94,6 +95,8 @@ def page_lines(gray: np.ndarray, ocr) -> list[str]:
     """Text lines and `| a | b |` table rows of one page image, top to bottom."""
     import cv2
 
+    if gray.min() >= PAPER:
+        return []  # a blank page (a damaged PDF renders all white): seconds of OCR to find nothing
     result = ocr(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
     if not result.txts:
         return []
