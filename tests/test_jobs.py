@@ -318,16 +318,20 @@ def _runs(settings: Settings) -> int:
         db.close()
 
 
-def _children(pid: int) -> list[int]:
-    found = []
+def _descendants(pid: int) -> list[int]:
+    """The processes below `pid`: the parse workers are children of the fork server, its child."""
+    parents = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except OSError:
                 continue
-            if int(stat[1]) == pid:
-                found.append(int(entry.name))
+    found, frontier = [], [pid]
+    while frontier:
+        below = [child for child, parent in parents.items() if parent in frontier]
+        found += below
+        frontier = below
     return found
 
 
@@ -365,7 +369,8 @@ def test_sigkill_mid_run_then_rerun_matches_an_uninterrupted_run(tmp_path):
     deadline = time.time() + 60
     while time.time() < deadline and len(list(cache.rglob("*.pkl"))) < 10:
         time.sleep(0.05)
-    workers = _children(process.pid)
+    workers = _descendants(process.pid)
+    assert len(workers) >= 2, "no parse worker was running when the run was killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     # the workers get SIGKILL from the kernel when their parent dies; a loaded machine may take a
