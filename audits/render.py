@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,17 +192,23 @@ def csp(script: str) -> str:
     )
 
 
-def render_all(frames: Frames, findings: pl.DataFrame, statuses: pl.DataFrame, book: Rulebook, out: Path, extra: dict | None = None, run: RunInfo | None = None) -> pl.DataFrame:
+# Below this many reports the pages are written in this process: starting workers and sending
+# them their share of the frames would cost more than it saves.
+PARALLEL_FROM = 1000
+
+
+def render_all(
+    frames: Frames, findings: pl.DataFrame, statuses: pl.DataFrame, book: Rulebook, out: Path,
+    extra: dict | None = None, run: RunInfo | None = None, processes: int | None = None, parallel_from: int = PARALLEL_FROM,
+) -> pl.DataFrame:
     """Write one page per agency and index.html; returns `source → html, region, verdict` for
-    documents.csv.
+    documents.csv. From `parallel_from` reports on, the agencies' pages are written by `processes`
+    worker processes (default: the cores, up to 8), each given its agencies' share of the frames.
 
     `extra` may hold `regions` (agency identity → Region, from a manifest or the roster) and
     `unreported` (roster agencies with no report)."""
     extra = extra or {}
     run = run or run_info(book, frames.documents.height)
-    env = page_env()
-    env.globals["run"] = run
-    script = (Path(__file__).parent / "templates" / "index.js").read_text(encoding="utf-8")
     rules = {r.id: r for r in book.rules}
     # One page per agency identity (淮安市洪泽区人民政府 and 洪泽区人民政府 share one), titled with
     # the fullest name any of its reports prints; reports with no agency each get their own page.
@@ -210,18 +217,65 @@ def render_all(frames: Frames, findings: pl.DataFrame, statuses: pl.DataFrame, b
     ).with_columns(
         pl.col("agency").sort_by(pl.col("agency").str.len_chars(), descending=True).first().over("agency_group").alias("agency_title")
     )
-    cells_by = _group(frames.cells)
-    findings_by = _group(findings)
-    sections_by = _group(frames.sections)
-    statuses_by = _group(statuses.filter(pl.col("state") != "failed"))
-    lines_by = {}
-    needed = set(findings.filter(pl.col("line").is_not_null())["source"].to_list()) if not findings.is_empty() else set()
-    if needed:
-        for (source,), part in frames.lines.filter(pl.col("source").is_in(list(needed))).group_by("source"):
-            lines_by[source] = dict(zip(part["no"].to_list(), part["text"].to_list()))
+    groups = [(identity, group) for (identity,), group in docs.sort("report_year").group_by("agency_group", maintain_order=True)]
+    needed = findings.filter(pl.col("line").is_not_null())["source"].cast(pl.Utf8).unique() if not findings.is_empty() else pl.Series("source", [], pl.Utf8)
+    lines = frames.lines.filter(pl.col("source").cast(pl.Utf8).is_in(needed.implode())).select("source", "no", "text")
+    shown_statuses = statuses.filter(pl.col("state") != "failed")
+    inputs = (frames.cells, findings, frames.sections, shown_statuses, lines)
     given: dict[str, Region] = extra.get("regions", {})
+    processes = max(1, processes or min(os.cpu_count() or 1, 8))
+    if processes == 1 or docs.height < parallel_from:
+        pages, index_rows = agency_pages(groups, *inputs, book, run, given, out)
+    else:
+        pages, index_rows = _in_workers(groups, inputs, book, run, given, out, processes)
+    totals = _totals(findings, rules, index_rows)
+    script = (Path(__file__).parent / "templates" / "index.js").read_text(encoding="utf-8")
+    env = page_env()
+    env.globals["run"] = run
+    # NOTE: the script is our own file, never report text; Markup keeps it from being escaped.
+    html = env.get_template("index.html").render(
+        rows=index_rows, totals=totals, unreported=extra.get("unreported", []), csp=csp(script), script=Markup(script), categories=CATEGORIES
+    )
+    write_text(out / "index.html", html)
+    return pl.DataFrame(pages, schema={"source": KEY, "html": pl.Utf8, "region": pl.Utf8, "verdict": pl.Utf8})
+
+
+def _in_workers(groups: list, inputs: tuple, book: Rulebook, run: RunInfo, given: dict, out: Path, processes: int) -> tuple[list, list]:
+    """`agency_pages` over contiguous shards of the agencies (about equal in reports), one per
+    worker, each sent only its agencies' rows of the frames; the shards' rows are joined in order,
+    so pages and index are what one process writes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from audits.workers import process_context
+
+    total = sum(group.height for _, group in groups)
+    shards: list[list] = [[] for _ in range(processes)]
+    done = 0
+    for identity, group in groups:
+        shards[min(done * processes // max(total, 1), processes - 1)].append((identity, group))
+        done += group.height
+    shards = [shard for shard in shards if shard]
+    with ProcessPoolExecutor(max_workers=len(shards), mp_context=process_context()) as pool:
+        futures = []
+        for shard in shards:
+            sources = pl.concat([group["source"].cast(pl.Utf8) for _, group in shard]).implode()
+            share = tuple(frame.filter(pl.col("source").cast(pl.Utf8).is_in(sources)) for frame in inputs)
+            futures.append(pool.submit(agency_pages, shard, *share, book, run, given, out))
+        results = [future.result() for future in futures]
+    return [row for pages, _ in results for row in pages], [row for _, rows in results for row in rows]
+
+
+def agency_pages(groups: list, cells: pl.DataFrame, findings: pl.DataFrame, sections: pl.DataFrame, statuses: pl.DataFrame, lines: pl.DataFrame,
+                 book: Rulebook, run: RunInfo, given: dict, out: Path) -> tuple[list[dict], list[dict]]:
+    """Write the pages of the agencies `groups` ((identity, its documents) in order); returns the
+    documents' page rows and the index rows."""
+    env = page_env()
+    env.globals["run"] = run
+    rules = {r.id: r for r in book.rules}
+    cells_by, findings_by, sections_by, statuses_by = _group(cells), _group(findings), _group(sections), _group(statuses)
+    lines_by = {source: dict(zip(part["no"].to_list(), part["text"].to_list())) for source, part in _group(lines).items()}
     pages, index_rows = [], []
-    for (identity,), group in docs.sort("report_year").group_by("agency_group", maintain_order=True):
+    for identity, group in groups:
         names = [n for n in dict.fromkeys(group["agency"].to_list()) if n]
         agency = group["agency_title"][0] or f"未识别机关（{Path(str(group['source'][0])).name}）"
         name = page_name(identity)
@@ -258,13 +312,7 @@ def render_all(frames: Frames, findings: pl.DataFrame, statuses: pl.DataFrame, b
                 "has_error": r.counts["error"] > 0,
                 "error_categories": {f.category for f in counted if f.severity == "error"},
             })
-    totals = _totals(findings, rules, index_rows)
-    # NOTE: the script is our own file, never report text; Markup keeps it from being escaped.
-    html = env.get_template("index.html").render(
-        rows=index_rows, totals=totals, unreported=extra.get("unreported", []), csp=csp(script), script=Markup(script), categories=CATEGORIES
-    )
-    write_text(out / "index.html", html)
-    return pl.DataFrame(pages, schema={"source": KEY, "html": pl.Utf8, "region": pl.Utf8, "verdict": pl.Utf8})
+    return pages, index_rows
 
 
 def _group(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:

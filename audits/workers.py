@@ -199,12 +199,12 @@ def parse_batch(
     workers = max(1, workers or min(os.cpu_count() or 1, 8))
     # Small batches (a few PDFs) are cut finer so that every worker gets a share.
     size = max(1, min(CHUNK, math.ceil(len(inputs) / (4 * workers))))
-    with ProcessPool(max_workers=min(workers, len(inputs)), context=_context(), initializer=_worker_start, initargs=(budget.memory_mb,)) as pool:
+    with ProcessPool(max_workers=min(workers, len(inputs)), context=process_context(), initializer=_worker_start, initargs=(budget.memory_mb,)) as pool:
         return parse_in_pool(pool, inputs, size, str(templates_dir), str(cache_dir or ""), budget, on_progress)
 
 
 @lru_cache(maxsize=1)
-def _context():
+def process_context():
     """Workers forked from a server process that has imported the parser once (and lives as long
     as this process): a worker starts in milliseconds instead of importing everything anew, which
     took a second of each run's wall time and more of its CPU.

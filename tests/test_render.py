@@ -340,3 +340,32 @@ def test_redrawn_table_escapes_printed_cell_text():
     html = str(dict(view.rows)["行政处罚"])
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert 'class="hit unreadable" data-key="active.punishment.decisions"' in html
+
+
+def test_pages_written_by_worker_processes_are_the_pages_of_one_process(tmp_path):
+    """From PARALLEL_FROM reports on, the agencies' pages are shared out among processes: the same
+    pages, index and page rows as when one process writes them all (here forced for a few reports)."""
+    from audits.engines.run import run_rules
+    from audits.findings import findings_frame, fingerprints
+    from audits.render import render_all, run_info
+    from audits.settle import settle_batch
+    from audits.workers import parse_batch
+
+    files = sorted((SHARED / "seeds").iterdir()) + sorted((SHARED / "corpus").glob("01[2-7]_pingtan-quanqu_*.txt"))
+    book = load_rulebook(ROOT / "rules")
+    frames, _ = parse_batch(files, ROOT / "rules" / "templates", workers=1)
+    settled = settle_batch(frames, book.layouts, None)
+    frames.cells, frames.notes = settled.cells, settled.notes
+    judgement = run_rules(book, frames)
+    findings = findings_frame(judgement.findings)
+    findings = findings.with_columns(fingerprints(findings, frames.documents))
+    run = run_info(book, frames.documents.height)
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    alone = render_all(frames, findings, judgement.statuses, book, one, run=run, processes=1)
+    shared = render_all(frames, findings, judgement.statuses, book, two, run=run, processes=2, parallel_from=1)
+    assert alone.equals(shared)
+    written = sorted(p.name for p in one.iterdir())
+    assert len(written) >= 6 and sorted(p.name for p in two.iterdir()) == written  # pingtan's years share a page
+    for name in written:
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
