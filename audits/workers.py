@@ -206,12 +206,15 @@ def parse_batch(
 @lru_cache(maxsize=1)
 def process_context():
     """Workers forked from a server process that has imported the parser once (and lives as long
-    as this process): a worker starts in milliseconds instead of importing everything anew, which
-    took a second of each run's wall time and more of its CPU.
+    as this process): a worker starts in milliseconds instead of importing everything anew (about
+    0.4 s a worker), which a process starting pool after pool (the scheduler, the tests) paid each
+    time. Where there is no fork server (Windows), workers are spawned.
 
     NOTE: not plain fork: Polars' thread pool does not survive a fork once it has run, and forked
     workers would inherit a scheduled job's lock and keep it after the parent is killed. The fork
     server is started fresh (spawned) and runs no Polars query, so neither is in it."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["audits.workers"])
     atexit.register(_stop_fork_server)

@@ -40,6 +40,7 @@ from audits.workers import CHUNK, Budget, Input, failed
 
 LOCAL = re.compile(r"local(?::([0-9]+))?")
 PROBES = 16  # inputs each worker is asked to see before a batch
+WORKER_WAIT = 60  # seconds a batch waits for the cluster to have a worker again
 ATTEMPTS = 3  # times a document alone is tried after its chunk killed workers, before it is failed
 
 
@@ -139,6 +140,11 @@ class Cluster:
         sample = [i.path for i in inputs[::step][:PROBES]] + [inputs[-1].path]
         from audits.cluster.worker import code_digest, probe
 
+        try:
+            # A worker that has just died is being restarted by its nanny: wait for it a little.
+            self.client.wait_for_workers(1, timeout=WORKER_WAIT)
+        except TimeoutError:
+            raise ClusterError(f"Dask 集群 {self.address} 没有工作进程（已等待 {WORKER_WAIT} 秒）") from None
         answers = self.client.run(probe, sample, cache_dir)
         if not answers:
             raise ClusterError(f"Dask 集群 {self.address} 没有工作进程")
