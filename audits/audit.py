@@ -84,9 +84,12 @@ def with_decisions(findings: pl.DataFrame, decisions: dict[str, dict]) -> pl.Dat
     return findings.drop([c for c in schema if c != "fingerprint" and c in findings.columns]).join(table, on="fingerprint", how="left", maintain_order="left")
 
 
-def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, extra: dict | None = None, stages: Stages | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
+def audit_batch(
+    frames: Frames, book, out: Path, memory: Memory | None = None, extra: dict | None = None, stages: Stages | None = None, workers: int | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
     """Rules over the batch's frames, then every output file, replacing `out` as one set; returns the
-    findings, the resolved ones (jobs) and each report's state for each rule."""
+    findings, the resolved ones (jobs) and each report's state for each rule. `workers`: the
+    processes a large batch's pages may use (as for parsing; default the cores)."""
     from audits.engines.run import run_rules
     from audits.findings import finding_states, findings_frame, fingerprints
     from audits.outputs import output_set
@@ -109,12 +112,12 @@ def audit_batch(frames: Frames, book, out: Path, memory: Memory | None = None, e
         findings = with_decisions(findings, memory.decisions)
     run = {"documents": frames.documents.height, "findings": findings.height, "rules": len(book.rules), "rules_version": book.version}
     with output_set(out, run) as staging:
-        _write_outputs(staging, frames, findings, resolved, judgement, book, extra, stages)
+        _write_outputs(staging, frames, findings, resolved, judgement, book, extra, stages, workers)
     stages.close()
     return findings, resolved, judgement.statuses
 
 
-def _write_outputs(folder: Path, frames: Frames, findings: pl.DataFrame, resolved, judgement, book, extra: dict | None, stages: Stages) -> None:
+def _write_outputs(folder: Path, frames: Frames, findings: pl.DataFrame, resolved, judgement, book, extra: dict | None, stages: Stages, workers: int | None) -> None:
     import json
 
     from audits.outputs import CELL_COLUMNS, DOCUMENT_COLUMNS, FINDING_COLUMNS, write_table, write_text, write_workbook
@@ -126,7 +129,7 @@ def _write_outputs(folder: Path, frames: Frames, findings: pl.DataFrame, resolve
     # The renderer writes every page in one call and reports nothing as it goes: the stage shows
     # how many agencies' pages are being written and ends when all are.
     rendering = stages.start("页面", None)
-    pages = render_all(frames, findings, judgement.statuses, book, folder, extra, run)
+    pages = render_all(frames, findings, judgement.statuses, book, folder, extra, run, processes=workers)
     rendering.advance(pages["html"].n_unique() if "html" in pages.columns else 0)
     rendering.set_total(rendering.done)
     documents = frames.documents.join(pages, on="source", how="left")
@@ -175,7 +178,7 @@ def run_audit(inputs: list[Path], rules_dir: Path, out: Path, workers: int | Non
         stages.close()
         raise NoDocuments(f"输入中没有年度报告：读到的 {docs.height} 个文件都不是政府信息公开工作年度报告（{'、'.join(map(str, inputs))}）")
     extra = {"unreported": unreported(settings, frames), "regions": roster_regions(settings)} if settings is not None else None
-    findings, _, statuses = audit_batch(frames, book, out, extra=extra, stages=stages)
+    findings, _, statuses = audit_batch(frames, book, out, extra=extra, stages=stages, workers=workers)
     return AuditResult(frames, findings, out, found.skipped + attached, parsed=frames.documents.height, statuses=statuses)
 
 

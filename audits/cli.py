@@ -80,7 +80,7 @@ def run(
     rules: Optional[Path] = typer.Option(None, "--rules", metavar="目录", help="规则目录（默认 ./rules，否则用安装包自带规则）"),
     out: Path = typer.Option(Path("reports"), "--out", metavar="目录", help="输出目录"),
     job: Optional[str] = typer.Option(None, "--job", metavar="任务名", help="立即运行一次 jobs/ 下的某个定时任务"),
-    workers: Optional[int] = typer.Option(None, "--workers", metavar="进程数", parser=_positive_int, help="并行解析的进程数（默认为 CPU 核数）"),
+    workers: Optional[int] = typer.Option(None, "--workers", metavar="进程数", parser=_positive_int, help="解析和写页面的进程数（默认为 CPU 核数）"),
     config: Optional[Path] = typer.Option(None, "--config", metavar="文件", help=CONFIG_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="不显示进度和总结，只显示错误"),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="级别", help="有此级别（error 或 warning，含更严重的）的发现时以状态 3 退出；被审核人驳回的不算"),

@@ -1,9 +1,9 @@
 """Fetch reports over http(s) for scheduled jobs; archive the raw bytes by content hash.
 
 Several URLs at once (`connections`, at most `connections_per_host` on one server), so that a
-server that times out costs the others nothing. Timeouts, retries with exponential backoff (timeouts, broken connections, 5xx), a size limit, an
-overall deadline per URL, conditional requests (ETag / Last-Modified, remembered per URL with the
-charset the server declared). Fetching never raises: a source that is down or answers garbage
+server that times out costs the others nothing. Timeouts, retries with exponential backoff
+(timeouts, broken connections, 5xx), a size limit, an overall deadline per URL, conditional
+requests (ETag / Last-Modified, remembered per URL with the charset the server declared). Fetching never raises: a source that is down or answers garbage
 comes back as a `Fetched` with `problem` set, which becomes a finding for that agency, not a
 failed job.
 """

@@ -104,7 +104,7 @@ def run_job(job, settings, workers: int | None = None, stages: Stages | None = N
             )
             # The manifest's regions first, then the roster's.
             regions = {**roster_regions(settings), **given_regions([(r.get("agency") or "", r.get("region") or "") for r in manifest], "清单")}
-            findings, resolved, statuses = audit_batch(frames, book, out, memory, {"regions": regions, "unreported": unreported(settings, frames)}, stages)
+            findings, resolved, statuses = audit_batch(frames, book, out, memory, {"regions": regions, "unreported": unreported(settings, frames)}, stages, workers)
             parsed = frames.documents.height - reused - len(failed)
             store.record(run_id, job.name, started.isoformat(), frames.documents, frames.cells, findings, parsed, reused)
         finally:
